@@ -1,0 +1,186 @@
+"""Ability (θ) estimation from one response pattern under the 3PL: EAP, MAP and MLE.
+
+All three work in log space, so a pattern of thousands of responses neither underflows nor
+overflows. ``correct`` is a 0/1 array aligned with the arrays ``a``, ``b``, ``c`` of the answered
+items.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy.special import expit, log_expit
+
+__all__ = [
+    "AbilityEstimate",
+    "eap",
+    "eap_from_log_posterior",
+    "map_estimate",
+    "mle",
+    "pattern_log_likelihood",
+]
+
+
+class AbilityEstimate(NamedTuple):
+    """θ and its standard error (posterior SD for EAP, 1/√information for MLE and MAP)."""
+
+    theta: float
+    se: float
+
+
+def _items(correct, a, b, c):
+    x = np.asarray(correct).astype(bool, copy=False).ravel()
+    a = np.asarray(a, dtype=float).ravel()
+    b = np.asarray(b, dtype=float).ravel()
+    c = np.asarray(c, dtype=float).ravel()
+    if not (x.size == a.size == b.size == c.size):
+        raise ValueError(
+            f"correct, a, b, c must have one entry per answered item "
+            f"(got {x.size}, {a.size}, {b.size}, {c.size})"
+        )
+    return x, a, b, c
+
+
+def pattern_log_likelihood(grid, correct, a, b, c):
+    """log L(θ) = Σ_i [x_i log P_i(θ) + (1 − x_i) log(1 − P_i(θ))] at each θ of ``grid``.
+
+    3PL with D = 1; log P = logaddexp(log c, log(1 − c) + log σ(z)) and
+    log(1 − P) = log(1 − c) + log σ(−z), z = a(θ − b), so no term underflows.
+    """
+    x, a, b, c = _items(correct, a, b, c)
+    grid = np.asarray(grid, dtype=float)
+    out = np.zeros(grid.shape)
+    if x.any():
+        z = a[x] * (grid[..., None] - b[x])
+        cx = c[x]
+        with np.errstate(divide="ignore"):
+            log_c = np.log(cx)
+        out += np.logaddexp(log_c, np.log1p(-cx) + log_expit(z)).sum(axis=-1)
+    if not x.all():
+        w = ~x
+        z = a[w] * (grid[..., None] - b[w])
+        out += (np.log1p(-c[w]) + log_expit(-z)).sum(axis=-1)
+    return out
+
+
+def eap_from_log_posterior(grid, log_post):
+    """Posterior mean and SD from log posterior values on an equally spaced grid (last axis).
+
+    E[θ] = Σ θ_q w_q / Σ w_q with w_q = exp(log_post_q − max): the trapezoid rule, whose error
+    decays like exp(−2π² s²/h²) for a smooth posterior of SD s on spacing h. Works on a batch
+    of rows (simulees × quadrature points). Returns (mean, sd).
+    """
+    lp = np.asarray(log_post, dtype=float)
+    w = np.exp(lp - lp.max(axis=-1, keepdims=True))
+    tot = w.sum(axis=-1)
+    mean = (w * grid).sum(axis=-1) / tot
+    dev = grid - mean[..., None] if lp.ndim > 1 else grid - mean
+    var = (w * dev * dev).sum(axis=-1) / tot
+    return mean, np.sqrt(var)
+
+
+def eap(correct, a, b, c, prior_mean=0.0, prior_sd=1.0, n_quad=61):
+    """Expected a posteriori θ with a N(prior_mean, prior_sd²) prior (Bock & Mislevy 1982).
+
+    θ̂ = ∫θ L(θ)φ(θ)dθ / ∫L(θ)φ(θ)dθ, SE = posterior SD. The integrals use an adaptive
+    equally spaced grid of ``n_quad`` points: first over prior_mean ± 6·prior_sd, then re-centred
+    on the posterior (mean ± 10 SD) until the spacing is below half a posterior SD, so a student
+    with 5,000 answers (SD ≈ 0.02) is integrated as precisely as one with 5. Log space throughout.
+    """
+    x, a, b, c = _items(correct, a, b, c)
+    if prior_sd <= 0:
+        raise ValueError(f"prior_sd must be positive (got {prior_sd})")
+    if x.size == 0:
+        return AbilityEstimate(float(prior_mean), float(prior_sd))
+    lo, hi = prior_mean - 6.0 * prior_sd, prior_mean + 6.0 * prior_sd
+    mean = sd = 0.0
+    for _ in range(8):
+        grid = np.linspace(lo, hi, n_quad)
+        lp = pattern_log_likelihood(grid, x, a, b, c) - 0.5 * ((grid - prior_mean) / prior_sd) ** 2
+        lp -= lp.max()
+        mean, sd = eap_from_log_posterior(grid, lp)
+        h = grid[1] - grid[0]
+        edge = max(lp[0], lp[-1])
+        if edge > -35.0:  # mass at the border: the posterior runs off the grid, widen it
+            span = hi - lo
+            lo, hi = (lo - span, hi) if lp[0] >= lp[-1] else (lo, hi + span)
+            continue
+        if sd >= 2.0 * h:
+            break
+        s = max(sd, h)
+        lo, hi = mean - 10.0 * s, mean + 10.0 * s
+    return AbilityEstimate(float(mean), float(sd))
+
+
+def _score_info(theta, x, a, b, c):
+    """Score dlogL/dθ and Fisher information at θ: Σ (x − P) P′/(PQ) and Σ P′²/(PQ)."""
+    s = expit(a * (theta - b))
+    p = c + (1.0 - c) * s
+    q = (1.0 - c) * (1.0 - s)
+    dp = a * (1.0 - c) * s * (1.0 - s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pq = np.maximum(p * q, 1e-300)
+        score = np.sum((x - p) * dp / pq)
+        info = np.sum(dp * dp / pq)
+    return float(score), float(info)
+
+
+def _mode(x, a, b, c, prior_mean, prior_sd, bounds, n_grid=121):
+    """Maximise log L(θ) (+ log prior) on [lo, hi]: grid search, then safeguarded Fisher scoring."""
+    lo, hi = bounds
+    grid = np.linspace(lo, hi, n_grid)
+    obj = pattern_log_likelihood(grid, x, a, b, c)
+    prec = 0.0 if prior_sd is None else 1.0 / prior_sd**2
+    if prior_sd is not None:
+        obj = obj - 0.5 * prec * (grid - prior_mean) ** 2
+    k = int(np.argmax(obj))
+    left, right = grid[max(k - 1, 0)], grid[min(k + 1, n_grid - 1)]
+    theta = grid[k]
+    for _ in range(50):
+        score, info = _score_info(theta, x, a, b, c)
+        if prior_sd is not None:
+            score -= prec * (theta - prior_mean)
+            info += prec
+        if score > 0:
+            left = theta
+        else:
+            right = theta
+        new = theta + score / max(info, 1e-12)
+        if not left <= new <= right:  # stay in the grid's bracket (a 3PL likelihood can be bimodal)
+            new = 0.5 * (left + right)
+        if abs(new - theta) < 1e-10:
+            theta = new
+            break
+        theta = new
+    return theta
+
+
+def mle(correct, a, b, c, bounds=(-6.0, 6.0)):
+    """Maximum-likelihood θ (Lord 1980, ch. 4), SE = 1/√I(θ̂) with I the 3PL test information.
+
+    Grid search over ``bounds`` then Fisher scoring. When no finite maximum exists inside the
+    bounds (all correct or all wrong), θ̂ is the bound and the SE is ``inf``.
+    """
+    x, a, b, c = _items(correct, a, b, c)
+    if x.size == 0 or x.all() or not x.any():
+        theta = bounds[1] if x.size and x.all() else bounds[0]
+        return AbilityEstimate(float(theta), float("inf"))
+    theta = _mode(x, a, b, c, 0.0, None, bounds)
+    score, info = _score_info(theta, x, a, b, c)
+    at_bound = theta <= bounds[0] + 1e-9 or theta >= bounds[1] - 1e-9
+    se = float("inf") if at_bound or info <= 0 else 1.0 / np.sqrt(info)
+    return AbilityEstimate(float(theta), float(se))
+
+
+def map_estimate(correct, a, b, c, prior_mean=0.0, prior_sd=1.0, bounds=(-8.0, 8.0)):
+    """Maximum a posteriori θ with a N(prior_mean, prior_sd²) prior (Mislevy & Stocking 1989).
+
+    Mode of log L(θ) − (θ − μ)²/(2σ²); SE = 1/√(I(θ̂) + 1/σ²).
+    """
+    x, a, b, c = _items(correct, a, b, c)
+    if x.size == 0:
+        return AbilityEstimate(float(prior_mean), float(prior_sd))
+    theta = _mode(x, a, b, c, prior_mean, prior_sd, bounds)
+    _, info = _score_info(theta, x, a, b, c)
+    return AbilityEstimate(float(theta), float(1.0 / np.sqrt(info + 1.0 / prior_sd**2)))

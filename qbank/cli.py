@@ -1,0 +1,110 @@
+"""The `qbank` operator command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from qbank import migrations
+from qbank.db import make_engine, session_scope
+from qbank.models import ROLES, Tenant, User
+from qbank.passwords import hash_password
+
+app = typer.Typer(help="QBank operator commands.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants (operators only).", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+
+
+def fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default head)."""
+    migrations.upgrade(revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: str = typer.Option(..., help="short id, e.g. 'acme-med'"),
+    name: str = typer.Option(..., help="display name"),
+    admin_email: str = typer.Option(..., help="e-mail of the tenant's first admin"),
+    admin_password: str = typer.Option(..., prompt=True, hide_input=True),
+    admin_name: str = typer.Option("Administrator"),
+) -> None:
+    """Create a tenant and its first admin (who then manages the tenant's users)."""
+    try:
+        pw = hash_password(admin_password)
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        with session_scope(make_engine()) as s:
+            if s.scalar(select(Tenant).where(Tenant.slug == slug)):
+                fail(f"tenant '{slug}' already exists")
+            tenant = Tenant(slug=slug, name=name)
+            s.add(tenant)
+            s.flush()
+            s.add(
+                User(
+                    tenant_id=tenant.id,
+                    email=admin_email,
+                    display_name=admin_name,
+                    password_hash=pw,
+                    roles=["admin"],
+                )
+            )
+            tenant_id = tenant.id
+    except IntegrityError as exc:
+        fail(f"could not create tenant: {exc.orig}")
+    typer.echo(f"tenant {slug} created: id={tenant_id}")
+
+
+@user_app.command("create")
+def user_create(
+    tenant: str = typer.Option(..., help="tenant slug"),
+    email: str = typer.Option(...),
+    password: str = typer.Option(..., prompt=True, hide_input=True),
+    display_name: str = typer.Option(...),
+    roles: list[str] = typer.Option(["student"], "--role", help=f"one of {', '.join(ROLES)}"),
+    cohort: str = typer.Option("all"),
+) -> None:
+    """Create a user in a tenant (admins can also do this through the API)."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        fail(f"unknown role(s) {', '.join(unknown)}; choose from {', '.join(ROLES)}")
+    try:
+        pw = hash_password(password)
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        with session_scope(make_engine()) as s:
+            t = s.scalar(select(Tenant).where(Tenant.slug == tenant))
+            if t is None:
+                fail(f"no tenant '{tenant}'")
+            s.add(
+                User(
+                    tenant_id=t.id,
+                    email=email,
+                    display_name=display_name,
+                    password_hash=pw,
+                    roles=sorted(set(roles)),
+                    cohort=cohort,
+                )
+            )
+    except IntegrityError as exc:
+        fail(f"could not create user: {exc.orig}")
+    typer.echo(f"user {email} created in {tenant}")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

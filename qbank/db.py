@@ -1,0 +1,39 @@
+"""Database engines and sessions built from the one settings object."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbank.settings import Settings, get_settings
+
+
+def make_engine(settings: Settings | None = None, **kw) -> Engine:
+    settings = settings or get_settings()
+    kw.setdefault("pool_pre_ping", True)
+    return create_engine(settings.sync_database_url, **kw)
+
+
+def make_async_engine(settings: Settings | None = None, **kw) -> AsyncEngine:
+    settings = settings or get_settings()
+    kw.setdefault("pool_pre_ping", True)
+    return create_async_engine(settings.sync_database_url, **kw)
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def make_async_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with make_sessionmaker(engine)() as session, session.begin():
+        yield session

@@ -1,0 +1,122 @@
+"""Quiz sessions, the items served in them and the answers given: the state of delivery."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from qbank.models.base import Base, timestamp_now, uuid_pk
+
+QUIZ_MODES = ("tutor", "exam")
+QUIZ_STATUSES = ("active", "finished", "expired", "pool_exhausted")
+
+
+class QuizSession(Base):
+    __tablename__ = "quiz_sessions"
+    __table_args__ = (
+        CheckConstraint("mode IN ('tutor','exam')", name="mode_known"),
+        CheckConstraint(
+            "status IN ('active','finished','expired','pool_exhausted')", name="status_known"
+        ),
+        CheckConstraint("num_questions BETWEEN 1 AND 120", name="num_questions_range"),
+        CheckConstraint("num_pretest >= 0 AND num_pretest <= num_questions", name="pretest_range"),
+        Index("ix_quiz_sessions_user_started", "user_id", "started_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    mode: Mapped[str] = mapped_column(Text)
+    adaptive: Mapped[bool] = mapped_column()
+    exam_code: Mapped[str] = mapped_column(Text)
+    num_questions: Mapped[int] = mapped_column(Integer)
+    num_pretest: Mapped[int] = mapped_column(Integer, server_default="0")
+    # 1-based positions reserved for pretest items, drawn at random when the quiz starts.
+    pretest_positions: Mapped[list[int]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # Resolved blueprint quota: {topic_id: count}.
+    quota: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    parameter_set_id: Mapped[int | None] = mapped_column(ForeignKey("item_parameter_sets.id"))
+    status: Mapped[str] = mapped_column(Text, server_default="active")
+    theta: Mapped[float] = mapped_column(Float, server_default="0")
+    theta_se: Mapped[float] = mapped_column(Float, server_default="1")
+    raw_score: Mapped[int | None] = mapped_column(Integer)
+    scaled_score: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = timestamp_now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class QuizItem(Base):
+    """An item served in a quiz: the exact version and the parameters it was scored with."""
+
+    __tablename__ = "quiz_items"
+    __table_args__ = (
+        UniqueConstraint("quiz_id", "position"),
+        UniqueConstraint("quiz_id", "question_id"),
+        CheckConstraint("position >= 1", name="position_positive"),
+        Index("ix_quiz_items_question_version", "question_version_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("quiz_sessions.id", ondelete="CASCADE"))
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    question_version_id: Mapped[int] = mapped_column(ForeignKey("question_versions.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    is_pretest: Mapped[bool] = mapped_column(server_default=text("false"))
+    marked: Mapped[bool] = mapped_column(server_default=text("false"))
+    a: Mapped[float] = mapped_column(Float)
+    b: Mapped[float] = mapped_column(Float)
+    c: Mapped[float] = mapped_column(Float)
+    calibrated: Mapped[bool] = mapped_column(server_default=text("false"))
+    served_at: Mapped[datetime] = timestamp_now()
+
+
+class UserResponse(Base):
+    """The answer to one served item, graded against the version that was served."""
+
+    __tablename__ = "user_responses"
+    __table_args__ = (
+        CheckConstraint("time_taken_ms >= 0", name="time_nonnegative"),
+        CheckConstraint("selected_label ~ '^[A-J]$'", name="label_letter"),
+        CheckConstraint("revision >= 1", name="revision_positive"),
+        Index("ix_user_responses_user_question", "user_id", "question_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    quiz_item_id: Mapped[int] = mapped_column(
+        ForeignKey("quiz_items.id", ondelete="CASCADE"), unique=True
+    )
+    quiz_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("quiz_sessions.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
+    question_version_id: Mapped[int] = mapped_column(ForeignKey("question_versions.id"))
+    selected_label: Mapped[str] = mapped_column(String(1))
+    is_correct: Mapped[bool] = mapped_column()
+    time_taken_ms: Mapped[int] = mapped_column(Integer)
+    # Linear exam answers to marked items may be changed until the quiz finishes.
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    answered_at: Mapped[datetime] = timestamp_now()
+    updated_at: Mapped[datetime] = timestamp_now()

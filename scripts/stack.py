@@ -1,0 +1,537 @@
+"""The local stack without Docker: PostgreSQL 15, Redis and Apache Kafka (KRaft) on loopback.
+
+    python scripts/stack.py up [--record FILE]    start what is not running, wait for health
+    python scripts/stack.py down [--only FILE]    stop what runs (or only what FILE recorded)
+    python scripts/stack.py status
+
+Idempotent: `up` twice is harmless, data survives `down`/`up`. Every listener binds 127.0.0.1.
+A service whose URL (DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP) points elsewhere is left alone.
+State lives under `.local/` (PostgreSQL's cluster under /var/tmp when the `postgres` user cannot
+reach the checkout; `.local/pg` then links to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qbank.settings import Settings  # noqa: E402
+
+LOCAL = ROOT / ".local"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+KAFKA_LIBS = LOCAL / "kafka" / "libs"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def log(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def is_local(url_host: str | None, url_port: int | None, port: int) -> bool:
+    return (url_host or "127.0.0.1") in LOOPBACK and (url_port or port) == port
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise SystemExit(f"[stack] {what} did not become healthy within {timeout:.0f}s")
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def stop_pid(name: str, pid: int | None, timeout: float = 30.0, group: bool = False) -> None:
+    if not pid_alive(pid):
+        return
+    log(f"stopping {name} (pid {pid})")
+    kill = os.killpg if group else os.kill
+    try:
+        kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.2)
+    if pid_alive(pid):
+        log(f"{name} ignored SIGTERM; killing")
+        kill(pid, signal.SIGKILL)
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kw)
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+class Postgres:
+    name = "postgresql"
+
+    def __init__(self, s: Settings):
+        u = urlsplit(s.sync_database_url)
+        self.port = s.pg_port
+        self.managed = is_local(u.hostname, u.port, s.pg_port)
+        self.as_root = os.geteuid() == 0
+        self.home = self._home()
+        self.data = self.home / "data"
+
+    def _home(self) -> Path:
+        link = LOCAL / "pg"
+        if os.geteuid() != 0:
+            return link
+        # initdb/pg_ctl refuse root: the cluster belongs to `postgres`, who must reach it.
+        digest = hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]
+        return Path(f"/var/tmp/qbank-{digest}/pg")
+
+    def _as_owner(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return run(cmd, **kw)
+
+    def pid(self) -> int | None:
+        return read_pid(self.data / "postmaster.pid")
+
+    def running(self) -> bool:
+        return pid_alive(self.pid()) and port_open(self.port)
+
+    def _psql(self, sql: str, db: str = "postgres") -> None:
+        self._as_owner(
+            [
+                str(PG_BIN / "psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                str(self.home),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ],
+            stdout=subprocess.DEVNULL,
+            env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"},
+        )
+
+    def init(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        log(f"initdb {self.data}")
+        self.home.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            pg = pwd.getpwnam("postgres")
+            for p in (self.home, self.home.parent):
+                os.chown(p, pg.pw_uid, pg.pw_gid)
+            LOCAL.mkdir(exist_ok=True)
+            link = LOCAL / "pg"
+            if not link.exists():
+                link.symlink_to(self.home)
+        self._as_owner(
+            [
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        conf = self.data / "postgresql.conf"
+        with conf.open("a") as f:
+            f.write(
+                "\n# qbank local stack\n"
+                "listen_addresses = '127.0.0.1'\n"
+                f"port = {self.port}\n"
+                f"unix_socket_directories = '{self.home}'\n"
+                "max_connections = 300\n"
+                "shared_buffers = 256MB\n"
+                "fsync = on\n"
+                "synchronous_commit = on\n"
+                "log_min_messages = warning\n"
+            )
+        self._bootstrapped = False
+
+    def start(self) -> None:
+        self.init()
+        if not self.running():
+            log(f"starting PostgreSQL 15 on 127.0.0.1:{self.port}")
+            self._as_owner(
+                [
+                    str(PG_BIN / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.home / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                stdout=subprocess.DEVNULL,
+            )
+        wait_for("PostgreSQL", lambda: port_open(self.port))
+        self.bootstrap()
+
+    def bootstrap(self) -> None:
+        # Idempotent: role, database and extensions (also in template1, for test databases).
+        self._psql(
+            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='qbank') THEN "
+            "CREATE ROLE qbank LOGIN CREATEDB PASSWORD 'qbank'; END IF; END$$;"
+        )
+        for db in ("template1",):
+            self._psql(
+                "CREATE EXTENSION IF NOT EXISTS ltree; CREATE EXTENSION IF NOT EXISTS pgcrypto;", db
+            )
+        exists = subprocess.run(
+            (["runuser", "-u", "postgres", "--"] if self.as_root else [])
+            + [
+                str(PG_BIN / "psql"),
+                "-X",
+                "-tA",
+                "-h",
+                str(self.home),
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-c",
+                "SELECT 1 FROM pg_database WHERE datname='qbank'",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        if not exists:
+            self._psql("CREATE DATABASE qbank OWNER qbank")
+
+    def stop(self) -> None:
+        if pid_alive(self.pid()):
+            log("stopping PostgreSQL")
+            self._as_owner(
+                [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+                stdout=subprocess.DEVNULL,
+            )
+
+    def status(self) -> str:
+        return f"running pid {self.pid()} on 127.0.0.1:{self.port}" if self.running() else "stopped"
+
+
+# --------------------------------------------------------------------------- Redis
+class Redis:
+    name = "redis"
+
+    def __init__(self, s: Settings):
+        u = urlsplit(s.redis_url)
+        self.port = s.redis_port
+        self.managed = is_local(u.hostname, u.port, s.redis_port)
+        self.home = LOCAL / "redis"
+        self.pidfile = self.home / "redis.pid"
+
+    def running(self) -> bool:
+        return pid_alive(read_pid(self.pidfile)) and port_open(self.port)
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if not binary:
+            raise SystemExit(
+                "[stack] redis-server is missing: run `make install` (apt-get install redis-server)"
+            )
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not self.running():
+            log(f"starting Redis on 127.0.0.1:{self.port}")
+            run(
+                [
+                    binary,
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "yes",
+                    "--pidfile",
+                    str(self.pidfile),
+                    "--logfile",
+                    str(self.home / "redis.log"),
+                    "--dir",
+                    str(self.home),
+                ]
+            )
+        wait_for("Redis", self._ping)
+
+    def _ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as c:
+                c.sendall(b"PING\r\n")
+                return c.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        stop_pid("Redis", read_pid(self.pidfile))
+
+    def status(self) -> str:
+        return (
+            f"running pid {read_pid(self.pidfile)} on 127.0.0.1:{self.port}"
+            if self.running()
+            else "stopped"
+        )
+
+
+# --------------------------------------------------------------------------- Kafka
+LOG4J2 = """status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+"""
+
+
+class Kafka:
+    name = "kafka"
+
+    def __init__(self, s: Settings):
+        first = s.kafka_bootstrap.split(",")[0]
+        host, _, port = first.rpartition(":")
+        self.s = s
+        self.port = s.kafka_port
+        self.cport = s.kafka_controller_port
+        self.managed = is_local(host, int(port or 0) or None, s.kafka_port)
+        self.home = LOCAL / "kafka"
+        self.pidfile = self.home / "kafka.pid"
+
+    def running(self) -> bool:
+        return pid_alive(read_pid(self.pidfile)) and port_open(self.port)
+
+    def fetch_jars(self) -> None:
+        if KAFKA_LIBS.exists() and any(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+            return
+        log("fetching Apache Kafka jars from Maven Central (deploy/kafka/pom.xml)")
+        KAFKA_LIBS.mkdir(parents=True, exist_ok=True)
+        run(
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "-f",
+                str(ROOT / "deploy/kafka/pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={KAFKA_LIBS}",
+                "-DincludeScope=runtime",
+            ]
+        )
+
+    def _java(self, *args: str) -> list[str]:
+        return [
+            "java",
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
+            "-cp",
+            f"{KAFKA_LIBS}/*",
+            *args,
+        ]
+
+    def configure(self) -> Path:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "log4j2.properties").write_text(LOG4J2.format(log=self.home / "server.log"))
+        props = self.home / "server.properties"
+        props.write_text(
+            "process.roles=broker,controller\n"
+            "node.id=1\n"
+            f"controller.quorum.voters=1@127.0.0.1:{self.cport}\n"
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.cport}\n"
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}\n"
+            "controller.listener.names=CONTROLLER\n"
+            "inter.broker.listener.name=PLAINTEXT\n"
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n"
+            f"log.dirs={self.home / 'data'}\n"
+            f"num.partitions={self.s.kafka_topic_partitions}\n"
+            "offsets.topic.replication.factor=1\n"
+            "transaction.state.log.replication.factor=1\n"
+            "transaction.state.log.min.isr=1\n"
+            "share.coordinator.state.topic.replication.factor=1\n"
+            "share.coordinator.state.topic.min.isr=1\n"
+            "group.initial.rebalance.delay.ms=0\n"
+            "auto.create.topics.enable=true\n"
+            "log.retention.hours=168\n"
+        )
+        return props
+
+    def start(self) -> None:
+        self.fetch_jars()
+        props = self.configure()
+        if not (self.home / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            log(f"formatting KRaft storage (cluster {cluster_id})")
+            run(
+                self._java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(props),
+                    "--ignore-formatted",
+                ),
+                stdout=subprocess.DEVNULL,
+            )
+        if not self.running():
+            log(f"starting Apache Kafka (KRaft) on 127.0.0.1:{self.port}")
+            with open(self.home / "stdout.log", "ab") as out:
+                proc = subprocess.Popen(
+                    self._java("kafka.Kafka", str(props)),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    cwd=self.home,
+                )
+            self.pidfile.write_text(str(proc.pid))
+        wait_for("Kafka", self._ready, timeout=120)
+        self.ensure_topic(self.s.kafka_topic_events, self.s.kafka_topic_partitions)
+
+    def _ready(self) -> bool:
+        if not pid_alive(read_pid(self.pidfile)):
+            raise SystemExit(f"[stack] Kafka exited; see {self.home / 'server.log'}")
+        if not port_open(self.port):
+            return False
+        try:
+            from kafka import KafkaAdminClient
+
+            admin = KafkaAdminClient(
+                bootstrap_servers=f"127.0.0.1:{self.port}", request_timeout_ms=3000
+            )
+            admin.list_topics()
+            admin.close()
+            return True
+        except Exception:
+            return False
+
+    def ensure_topic(self, topic: str, partitions: int) -> None:
+        from kafka import KafkaAdminClient
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        admin = KafkaAdminClient(bootstrap_servers=f"127.0.0.1:{self.port}")
+        try:
+            if topic not in admin.list_topics():
+                admin.create_topics([NewTopic(topic, partitions, 1)])
+                log(f"created topic {topic} ({partitions} partitions)")
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+
+    def stop(self) -> None:
+        stop_pid("Kafka", read_pid(self.pidfile), timeout=40, group=True)
+
+    def status(self) -> str:
+        return (
+            f"running pid {read_pid(self.pidfile)} on 127.0.0.1:{self.port}"
+            if self.running()
+            else "stopped"
+        )
+
+
+def services(s: Settings) -> list:
+    return [Postgres(s), Redis(s), Kafka(s)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("action", choices=["up", "down", "status"])
+    ap.add_argument("--record", type=Path, help="up: write the names of services this call started")
+    ap.add_argument("--only", type=Path, help="down: stop only the services named in this file")
+    args = ap.parse_args()
+    s = Settings()
+    svcs = services(s)
+    if args.action == "up":
+        started = []
+        for svc in svcs:
+            if not svc.managed:
+                log(f"{svc.name}: external, left alone")
+                continue
+            was_running = svc.running()
+            svc.start()
+            if not was_running:
+                started.append(svc.name)
+        if args.record:
+            args.record.write_text("\n".join(started) + ("\n" if started else ""))
+        log("stack is up")
+    elif args.action == "down":
+        only = set(args.only.read_text().split()) if args.only and args.only.exists() else None
+        for svc in reversed(svcs):
+            if svc.managed and (only is None or svc.name in only):
+                svc.stop()
+    else:
+        for svc in svcs:
+            state = svc.status() if svc.managed else "external (not managed by this stack)"
+            print(f"{svc.name:<11} {state}")
+
+
+if __name__ == "__main__":
+    main()

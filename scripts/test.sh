@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make test`: install what is missing, start the stack if it is not running, lint, run pytest
+# against the real services, and stop only what this run started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install.sh
+started=$(mktemp)
+cleanup() { .venv/bin/python scripts/stack.py down --only "$started" || true; rm -f "$started"; }
+trap cleanup EXIT
+.venv/bin/python scripts/stack.py up --record "$started"
+
+echo "[test] ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+
+echo "[test] pytest"
+.venv/bin/pytest "$@"
