@@ -33,9 +33,11 @@ sys.path.insert(0, str(ROOT))
 
 from qbank.settings import Settings  # noqa: E402
 
-LOCAL = ROOT / ".local"
+# QBANK_LOCAL_DIR moves the state (a second stack on other ports, as the stack's own test does);
+# the Kafka jars stay cached in the checkout.
+LOCAL = Path(os.environ.get("QBANK_LOCAL_DIR") or ROOT / ".local").resolve()
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-KAFKA_LIBS = LOCAL / "kafka" / "libs"
+KAFKA_LIBS = ROOT / ".local" / "kafka" / "libs"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -119,7 +121,7 @@ class Postgres:
         if os.geteuid() != 0:
             return link
         # initdb/pg_ctl refuse root: the cluster belongs to `postgres`, who must reach it.
-        digest = hashlib.sha1(str(ROOT).encode()).hexdigest()[:10]
+        digest = hashlib.sha1(str(LOCAL).encode()).hexdigest()[:10]
         return Path(f"/var/tmp/qbank-{digest}/pg")
 
     def _as_owner(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:

@@ -124,7 +124,10 @@ class QuestionVersion(Base):
 
     question: Mapped[Question] = relationship(back_populates="versions")
     options: Mapped[list[QuestionOption]] = relationship(
-        order_by="QuestionOption.label", cascade="all, delete-orphan"
+        order_by="QuestionOption.label",
+        cascade="all, delete-orphan",
+        # Not through fk_question_versions_correct_option, which points the other way.
+        foreign_keys="QuestionOption.question_version_id",
     )
 
 
