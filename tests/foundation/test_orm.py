@@ -64,15 +64,15 @@ def test_orm_commit_refuses_correct_label_without_option(engine):
     with (
         pytest.raises(IntegrityError, match="fk_question_versions_correct_option"),
         Session(engine) as s,
+        s.begin(),
     ):
-        with s.begin():
-            tenant, user, topic = make_owner(s)
-            s.add(
-                Question(
-                    tenant_id=tenant.id,
-                    created_by=user.id,
-                    versions=[version(tenant, user, topic, 1, "F")],
-                )
+        tenant, user, topic = make_owner(s)
+        s.add(
+            Question(
+                tenant_id=tenant.id,
+                created_by=user.id,
+                versions=[version(tenant, user, topic, 1, "F")],
             )
+        )
     with Session(engine) as s:
         assert s.scalar(select(QuestionVersion).where(QuestionVersion.correct_label == "F")) is None
