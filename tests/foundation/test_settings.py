@@ -13,7 +13,15 @@ def test_dev_default_secret_is_long_enough_for_hs256():
 
 
 def test_defaults_point_at_local_stack(monkeypatch):
-    for var in ("DATABASE_URL", "REDIS_URL", "KAFKA_BOOTSTRAP"):
+    for var in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "KAFKA_BOOTSTRAP",
+        "QBANK_PG_PORT",
+        "QBANK_REDIS_PORT",
+        "QBANK_KAFKA_PORT",
+        "MAX_DAILY_EXPOSURES",
+    ):
         monkeypatch.delenv(var, raising=False)
     s = Settings(_env_file=None)
     assert s.database_url.endswith("@127.0.0.1:55432/qbank")
