@@ -1,0 +1,86 @@
+"""Login (and, in dev only, mock-login) issuing JWTs; `/v1/me`."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qbank.models import User
+from qbank.passwords import DUMMY_HASH, verify_password
+from qbank.settings import Settings
+from serving_api.deps import ANY_USER, get_session, get_settings
+from serving_api.errors import ApiError
+from serving_api.schemas.auth import LoginIn, MockLoginIn, TokenOut, UserOut
+from serving_api.security import Principal, issue_token
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"])
+me_router = APIRouter(prefix="/v1", tags=["auth"])
+dev_router = APIRouter(prefix="/v1/auth", tags=["auth (dev only)"])
+
+
+def user_out(u: User) -> UserOut:
+    return UserOut(
+        id=u.id,
+        tenant_id=u.tenant_id,
+        email=u.email,
+        display_name=u.display_name,
+        roles=list(u.roles),
+        cohort=u.cohort,
+        is_active=u.is_active,
+    )
+
+
+def token_for(settings: Settings, user: User) -> TokenOut:
+    token, ttl = issue_token(settings, user.id, user.tenant_id, list(user.roles))
+    return TokenOut(access_token=token, expires_in=ttl, user=user_out(user))
+
+
+async def _user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
+@router.post("/login", response_model=TokenOut, responses={401: {"description": "bad credentials"}})
+async def login(
+    body: LoginIn,
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+) -> TokenOut:
+    """Exchange e-mail and password for a bearer token (the tenant comes with the user)."""
+    user = await _user_by_email(session, body.email)
+    # argon2 is CPU work: off the event loop; the dummy hash keeps timing equal for unknown users.
+    ok = await asyncio.to_thread(
+        verify_password, user.password_hash if user else DUMMY_HASH, body.password
+    )
+    if not user or not ok or not user.is_active:
+        raise ApiError(401, "e-mail or password is wrong (or the account is disabled)")
+    return token_for(settings, user)
+
+
+@dev_router.post("/mock-login", response_model=TokenOut)
+async def mock_login(
+    body: MockLoginIn,
+    session: AsyncSession = Depends(get_session),
+    settings: Settings = Depends(get_settings),
+) -> TokenOut:
+    """Development only (QBANK_ENV=dev): a token for an existing user without the password.
+
+    The roles and tenant are the user's own from the database, never taken from the request.
+    """
+    user = await _user_by_email(session, body.email)
+    if not user or not user.is_active:
+        raise ApiError(404, f"no active user with e-mail {body.email!r}")
+    return token_for(settings, user)
+
+
+@me_router.get("/me", response_model=UserOut)
+async def me(
+    principal: Principal = Depends(ANY_USER), session: AsyncSession = Depends(get_session)
+) -> UserOut:
+    """The caller's account."""
+    user = await session.get(User, principal.user_id)
+    if user is None or user.tenant_id != principal.tenant_id:
+        raise ApiError(401, "the account of this token no longer exists")
+    return user_out(user)

@@ -1,0 +1,152 @@
+"""Quiz delivery for students: start, next item, answer, mark, finish, report."""
+
+from __future__ import annotations
+
+import uuid
+
+import orjson
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import Response
+
+from serving_api.deps import STUDENT, get_runtime, require_roles
+from serving_api.errors import ApiError
+from serving_api.runtime import Runtime
+from serving_api.schemas.quizzes import AnswerIn, AnswerOut, MarkIn, NextOut, QuizCreate, QuizOut
+from serving_api.security import Principal
+from serving_api.services import quiz_setup, reports
+from serving_api.services.delivery import Delivery, own_quiz
+from serving_api.services.quiz_state import load_state
+
+router = APIRouter(prefix="/v1/quizzes", tags=["quizzes"])
+STUDENT_OR_ADMIN = require_roles("student", "admin")
+Position = Path(ge=1, le=120, description="1-based position in the quiz")
+
+
+def _json(data, status: int = 200) -> Response:
+    # The hot paths skip response-model validation: the dicts are built to the documented shape.
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json")
+
+
+def _delivery(rt: Runtime) -> Delivery:
+    d = getattr(rt, "_delivery", None)
+    if d is None:
+        d = rt._delivery = Delivery(rt)
+    return d
+
+
+@router.post("", response_model=QuizOut, status_code=201)
+async def start_quiz(
+    body: QuizCreate,
+    principal: Principal = Depends(STUDENT),
+    rt: Runtime = Depends(get_runtime),
+) -> Response:
+    """Start a quiz. Quota keys are topic ids or names; an unsatisfiable quota is a 422."""
+    quiz_id = await quiz_setup.create_quiz(rt, principal, body)
+    async with rt.pg.connection() as conn:
+        st = await load_state(conn, quiz_id, principal.tenant_id)
+    return _json(reports.quiz_summary(st), 201)
+
+
+@router.get("", response_model=list[QuizOut])
+async def my_quizzes(
+    principal: Principal = Depends(STUDENT),
+    rt: Runtime = Depends(get_runtime),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> Response:
+    """The caller's quizzes, newest first (their history)."""
+    async with rt.pg.connection() as conn:
+        rows = await reports.history(conn, principal.user_id, principal.tenant_id, limit, offset)
+    return _json(rows)
+
+
+async def _state_for_reader(rt: Runtime, principal: Principal, quiz_id: uuid.UUID):
+    async with rt.pg.connection() as conn:
+        st = await load_state(conn, quiz_id, principal.tenant_id)
+    if st is not None and "admin" in principal.roles:
+        return st  # admins read the quizzes of their tenant
+    return own_quiz(st, principal, quiz_id)
+
+
+@router.get("/{quiz_id}", response_model=QuizOut)
+async def get_quiz(
+    quiz_id: uuid.UUID,
+    principal: Principal = Depends(STUDENT_OR_ADMIN),
+    rt: Runtime = Depends(get_runtime),
+) -> Response:
+    """A quiz's status and progress (its owner, or an admin of the tenant)."""
+    return _json(reports.quiz_summary(await _state_for_reader(rt, principal, quiz_id)))
+
+
+@router.get("/{quiz_id}/next", response_model=NextOut)
+async def next_item(
+    quiz_id: uuid.UUID,
+    principal: Principal = Depends(STUDENT),
+    rt: Runtime = Depends(get_runtime),
+) -> Response:
+    """The item to answer now. Calling again before answering returns the same item; once all
+    positions are served the status is `complete` (then finish); when nothing eligible is
+    left the quiz ends as `pool_exhausted`."""
+    return _json(await _delivery(rt).next_item(principal, quiz_id))
+
+
+@router.post("/{quiz_id}/answers", response_model=AnswerOut, response_model_exclude_none=True)
+async def answer(
+    quiz_id: uuid.UUID,
+    body: AnswerIn,
+    principal: Principal = Depends(STUDENT),
+    rt: Runtime = Depends(get_runtime),
+) -> Response:
+    """Answer the item being served (or, in a linear exam, a marked item: the answer changes).
+    Tutor mode returns the correctness, key, rationale, calibrated b and new θ; exam mode only
+    acknowledges."""
+    out = await _delivery(rt).answer(
+        principal, quiz_id, body.selected, body.time_taken_ms, body.position
+    )
+    return _json(out)
+
+
+@router.post("/{quiz_id}/items/{position}/mark")
+async def mark_item(
+    quiz_id: uuid.UUID,
+    body: MarkIn,
+    position: int = Position,
+    principal: Principal = Depends(STUDENT),
+    rt: Runtime = Depends(get_runtime),
+) -> Response:
+    """Mark (or unmark) a served item for review. In a linear exam a marked item can be
+    revisited and its answer changed until the quiz is finished; in an adaptive quiz it is a
+    bookmark."""
+    return _json(await _delivery(rt).mark(principal, quiz_id, position, body.marked))
+
+
+@router.post("/{quiz_id}/finish")
+async def finish(
+    quiz_id: uuid.UUID,
+    principal: Principal = Depends(STUDENT),
+    rt: Runtime = Depends(get_runtime),
+) -> Response:
+    """Seal the quiz and return the report (calling it again returns the same report)."""
+    st = await _delivery(rt).finish(principal, quiz_id)
+    async with rt.pg.connection() as conn:
+        return _json(await reports.quiz_report(conn, rt.contents, st))
+
+
+@router.get("/{quiz_id}/report")
+async def report(
+    quiz_id: uuid.UUID,
+    principal: Principal = Depends(STUDENT_OR_ADMIN),
+    rt: Runtime = Depends(get_runtime),
+) -> Response:
+    """The report of a finished quiz: raw, θ, SE, scaled score, per topic and the full review."""
+    st = await _state_for_reader(rt, principal, quiz_id)
+    if st.status == "active" and not st.expired:
+        raise ApiError(409, "the quiz is still active: finish it first (POST .../finish)")
+    if st.status == "active":
+        st = (
+            await _delivery(rt).finish(principal, quiz_id)
+            if st.user_id == principal.user_id
+            else st
+        )
+    async with rt.pg.connection() as conn:
+        return _json(await reports.quiz_report(conn, rt.contents, st))

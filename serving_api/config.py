@@ -1,0 +1,17 @@
+"""Knobs of the API process only (the shared ones live in `qbank.settings`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiOptions(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QBANK_API_", extra="ignore")
+
+    db_pool_size: int = Field(16, ge=1, le=200)
+    log_level: str = "INFO"
+    # Randomesque selection among the k most informative items (1 = pure maximum information).
+    randomesque_k: int = Field(1, ge=1, le=20)
+    # Seconds a cached live pool is trusted without a NOTIFY (a safety net, not the mechanism).
+    pool_max_age_s: float = Field(300.0, gt=0)

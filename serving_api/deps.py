@@ -1,0 +1,72 @@
+"""FastAPI dependencies: runtime, settings, database sessions, the caller and their roles.
+
+Every route under /v1 declares its roles with `require_roles(...)` (or `any_user`), and the
+tenant of every query comes from the verified token, never from the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from qbank.models import ROLES
+from qbank.settings import Settings
+from serving_api.errors import ApiError
+from serving_api.runtime import Runtime
+from serving_api.security import Principal, TokenError
+
+_bearer = HTTPBearer(auto_error=False, description="JWT from POST /v1/auth/login")
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.runtime.settings
+
+
+async def get_session(runtime: Runtime = Depends(get_runtime)) -> AsyncIterator[AsyncSession]:
+    async with runtime.sessions() as session:
+        yield session
+
+
+def current_principal(
+    request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise ApiError(
+            401,
+            "missing bearer token: send 'Authorization: Bearer <token>' from POST /v1/auth/login",
+        )
+    try:
+        return request.app.state.runtime.verifier.verify(creds.credentials)
+    except TokenError as exc:
+        raise ApiError(401, str(exc)) from None
+
+
+def require_roles(*roles: str):
+    """Dependency admitting callers holding at least one of `roles` (the route's declared roles)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown roles {unknown}")
+    allowed = frozenset(roles)
+
+    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.has_any(allowed):
+            raise ApiError(403, f"this action needs the role {' or '.join(sorted(allowed))}")
+        return principal
+
+    dependency.qbank_roles = allowed  # read by the test that every route declares its roles
+    return dependency
+
+
+STUDENT = require_roles("student")
+AUTHOR = require_roles("author", "admin")
+PUBLISHER = require_roles("publisher", "admin")
+STAFF = require_roles("author", "publisher", "admin")
+ADMIN = require_roles("admin")
+ANY_USER = require_roles(*ROLES)

@@ -1,0 +1,105 @@
+"""The app factory: `uvicorn --factory serving_api.main:create_app`."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from qbank.settings import Settings, get_settings
+from serving_api.api.routes import auth, ops, questions, quizzes, students, topics, users
+from serving_api.config import ApiOptions
+from serving_api.errors import install_error_handlers
+from serving_api.logs import configure_logging
+from serving_api.middleware import BodySizeLimitMiddleware, ObservabilityMiddleware
+from serving_api.runtime import Runtime
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("qbank.api")
+
+DESCRIPTION = """
+QBank's serving API. Log in with `POST /v1/auth/login` and send the token as
+`Authorization: Bearer <token>`; the tenant always comes from the token.
+
+* **authors** create and edit questions and submit them for review;
+* **publishers** return, approve, publish (per exam code) and retire versions;
+* **students** take tutor or exam quizzes, adaptive or linear;
+* **admins** manage the users, roles and cohorts of their tenant (and may do all authoring).
+
+Errors are `{"detail": "..."}` with a 4xx status that says what to change.
+"""
+
+# A strict policy for the student page: our own scripts and styles only; images from anywhere
+# over https (question assets are URLs).
+CSP = (
+    "default-src 'self'; img-src 'self' https: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def create_app(settings: Settings | None = None, options: ApiOptions | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    options = options or ApiOptions()
+    configure_logging(options.log_level)
+    runtime = Runtime(settings, options)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.open()
+        log.info("api started", extra={"env": settings.qbank_env})
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="QBank API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+
+    app.include_router(ops.router)
+    app.include_router(auth.router)
+    if settings.qbank_env == "dev":  # never in test or prod
+        app.include_router(auth.dev_router)
+    app.include_router(auth.me_router)
+    app.include_router(users.router)
+    app.include_router(topics.router)
+    app.include_router(questions.router)
+    app.include_router(quizzes.router)
+    app.include_router(students.router)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def student_page() -> FileResponse:
+        return FileResponse(
+            STATIC / "index.html",
+            headers={"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff"},
+        )
+
+    # Outermost last: observability sees every response, including 413s and CORS preflights.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    origins = [o for o in settings.cors_origins if o]
+    if origins:
+        wildcard = "*" in origins
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            # Never credentials with a wildcard origin (the seed's defect).
+            allow_credentials=not wildcard,
+            allow_methods=["GET", "POST", "PUT", "PATCH"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        )
+    app.add_middleware(ObservabilityMiddleware)
+    return app

@@ -1,0 +1,49 @@
+"""Prometheus metrics of the API (scraped at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUEST_LATENCY = Histogram(
+    "qbank_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+REQUESTS = Counter(
+    "qbank_http_requests_total", "HTTP requests by route and status.", ["method", "route", "status"]
+)
+ITEMS_SERVED = Counter(
+    "qbank_items_served_total", "Items served to students.", ["mode", "adaptive", "pretest"]
+)
+ANSWERS = Counter("qbank_answers_total", "Answers recorded.", ["mode", "changed"])
+CAP_RELAXATIONS = Counter(
+    "qbank_exposure_cap_relaxations_total",
+    "Selections where every eligible item was over its daily cap, so the cap was relaxed.",
+)
+CAP_REFUSALS = Counter(
+    "qbank_exposure_cap_refusals_total",
+    "Items refused at serve time because another server had just reached their daily cap.",
+)
+SH_REDRAWS = Counter(
+    "qbank_sympson_hetter_redraws_total",
+    "Sympson-Hetter lotteries drawn again because every candidate was rejected.",
+)
+POOL_EXHAUSTED = Counter(
+    "qbank_quizzes_pool_exhausted_total", "Quizzes ended because nothing eligible was left."
+)
+QUIZZES_STARTED = Counter("qbank_quizzes_started_total", "Quizzes started.", ["mode", "adaptive"])
+QUIZZES_FINISHED = Counter("qbank_quizzes_finished_total", "Quizzes sealed.", ["status"])
+POOL_LOADS = Counter(
+    "qbank_item_pool_loads_total", "Live item pools loaded into memory.", ["reason"]
+)
+PARAMETER_SET_NOTIFICATIONS = Counter(
+    "qbank_parameter_set_notifications_total", "NOTIFY messages received.", ["channel"]
+)
+REDIS_ERRORS = Counter(
+    "qbank_redis_errors_total", "Redis calls that failed (the daily cap was not enforced)."
+)
+OUTBOX_BACKLOG = Gauge("qbank_outbox_backlog", "Events in the outbox not yet relayed to Kafka.")
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "qbank_outbox_oldest_pending_seconds", "Age of the oldest event not yet relayed."
+)

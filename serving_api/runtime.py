@@ -1,0 +1,82 @@
+"""Everything the API process holds open: connection pools, Redis, caches, the NOTIFY listener."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+import psycopg
+import redis.asyncio as aioredis
+from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from qbank.db import make_async_engine, make_async_sessionmaker
+from qbank.settings import Settings
+from serving_api.config import ApiOptions
+from serving_api.security import TokenVerifier
+from serving_api.services.content import ContentCache
+from serving_api.services.exposure import ExposureCounter
+from serving_api.services.item_pool import ItemPoolCache
+from serving_api.services.notify import PoolInvalidationListener
+
+log = logging.getLogger("qbank.runtime")
+
+
+def libpq_conninfo(settings: Settings) -> str:
+    """The settings' SQLAlchemy URL as a libpq URL for psycopg."""
+    url = make_url(settings.sync_database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def _dumps(obj) -> bytes:
+    return orjson.dumps(obj)
+
+
+async def _configure(conn: psycopg.AsyncConnection) -> None:
+    set_json_loads(orjson.loads, conn)
+    set_json_dumps(_dumps, conn)
+
+
+class Runtime:
+    """Built by the app factory; opened in the lifespan, closed at shutdown."""
+
+    def __init__(self, settings: Settings, options: ApiOptions):
+        self.settings = settings
+        self.options = options
+        self.conninfo = libpq_conninfo(settings)
+        # The hot path (delivery) talks to psycopg directly: one statement, one round trip.
+        self.pg = AsyncConnectionPool(
+            self.conninfo,
+            min_size=2,
+            max_size=options.db_pool_size,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            open=False,
+            name="qbank-api",
+        )
+        # Authoring and administration use the ORM.
+        self.engine: AsyncEngine = make_async_engine(settings, pool_size=5, max_overflow=5)
+        self.sessions: async_sessionmaker = make_async_sessionmaker(self.engine)
+        self.redis = aioredis.Redis.from_url(
+            settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
+        )
+        self.verifier = TokenVerifier(settings)
+        self.pools = ItemPoolCache(self.pg, options.pool_max_age_s)
+        self.contents = ContentCache()
+        self.exposure = ExposureCounter(
+            self.redis, settings.redis_namespace, settings.max_daily_exposures
+        )
+        self.listener = PoolInvalidationListener(self.conninfo, self.pools)
+
+    async def open(self) -> None:
+        # Not waiting: the process starts even while the database is away (/ready says so).
+        await self.pg.open(wait=False)
+        self.listener.start()
+
+    async def close(self) -> None:
+        await self.listener.stop()
+        await self.pg.close()
+        await self.engine.dispose()
+        await self.redis.aclose()

@@ -1,0 +1,1 @@
+"""Service layer of the API: pure-ish functions and caches used by the routes."""

@@ -1,0 +1,98 @@
+"""Per-item daily exposure counters in Redis: atomic check-and-count in one round trip.
+
+An item is counted when it is actually served: the delivery code calls `try_serve` for the item
+it chose, right before recording it, and `release` if recording then fails. The Lua script makes
+"below the cap? then count it" one atomic step (no check-then-increment race between servers).
+Items found at their cap are remembered in this process until the day changes, so selection can
+exclude them without asking Redis about the whole pool. Redis holds only what may be lost: when it
+is unreachable the cap is not enforced (counted in `qbank_redis_errors_total`) and serving goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from serving_api.metrics import REDIS_ERRORS
+
+log = logging.getLogger("qbank.exposure")
+
+# KEYS[1] counter; ARGV[1] cap; ARGV[2] ttl seconds; ARGV[3] "1" to count even at the cap.
+# Returns the new count when counted, or -(current count) when refused.
+_TRY_SERVE = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) and ARGV[3] ~= '1' then
+  return -n
+end
+n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+return n
+"""
+_RELEASE = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+TTL_SECONDS = 2 * 24 * 3600
+
+
+def today() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d")
+
+
+class ExposureCounter:
+    def __init__(self, client: aioredis.Redis, namespace: str, cap: int):
+        self._redis = client
+        self._ns = namespace
+        self.cap = cap
+        self._try = client.register_script(_TRY_SERVE)
+        self._release = client.register_script(_RELEASE)
+        self._day = today()
+        self._capped: dict[uuid.UUID, set[int]] = {}
+
+    def key(self, tenant_id: uuid.UUID, question_id: int, day: str | None = None) -> str:
+        return f"{self._ns}:exposure:{day or today()}:{tenant_id}:{question_id}"
+
+    def capped(self, tenant_id: uuid.UUID) -> set[int]:
+        """Question ids of the tenant known to be at today's cap (learned from refusals)."""
+        day = today()
+        if day != self._day:
+            self._day = day
+            self._capped.clear()
+        return self._capped.setdefault(tenant_id, set())
+
+    async def try_serve(self, tenant_id: uuid.UUID, question_id: int, force: bool = False) -> bool:
+        """Count one exposure unless the item is at its cap (always counts when `force`)."""
+        try:
+            n = await self._try(
+                keys=[self.key(tenant_id, question_id)],
+                args=[self.cap, TTL_SECONDS, "1" if force else "0"],
+            )
+        except RedisError as exc:
+            REDIS_ERRORS.inc()
+            log.warning("exposure counter unavailable", extra={"error": str(exc)})
+            return True
+        if int(n) < 0 or (int(n) == 0 and not force):
+            self.capped(tenant_id).add(question_id)
+            return False
+        if int(n) >= self.cap:
+            self.capped(tenant_id).add(question_id)
+        return True
+
+    async def release(self, tenant_id: uuid.UUID, question_id: int) -> None:
+        """Undo a count whose serve was not recorded."""
+        try:
+            await self._release(keys=[self.key(tenant_id, question_id)])
+        except RedisError:
+            REDIS_ERRORS.inc()
+
+    async def count(self, tenant_id: uuid.UUID, question_id: int) -> int:
+        try:
+            return int(await self._redis.get(self.key(tenant_id, question_id)) or 0)
+        except RedisError:
+            REDIS_ERRORS.inc()
+            return 0
