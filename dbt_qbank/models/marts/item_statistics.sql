@@ -1,0 +1,130 @@
+{#-
+    Classical item statistics per item version and exam code.
+
+    p-value, point-biserial and mean time use linear and pretest responses only: adaptive selection
+    targets each student's level, which drives p-values towards the middle and flattens
+    discrimination. Adaptive (scored) responses are counted beside. The point-biserial is the
+    corrected item–rest correlation: Pearson r between the 0/1 response and the proportion correct
+    on the quiz's other answered items. Exposure rate = quizzes that served the version / quizzes
+    started for the exam code.
+-#}
+with responses as (
+
+    select * from {{ ref('fact_responses') }}
+
+),
+
+quiz_totals as (
+
+    select
+        quiz_id,
+        count(*) as n_answered,
+        count(*) filter (where is_correct) as n_correct
+    from responses
+    group by quiz_id
+
+),
+
+classical_responses as (
+
+    select
+        r.*,
+        (q.n_correct - r.is_correct::int)::double precision
+            / nullif(q.n_answered - 1, 0) as rest_proportion
+    from responses as r
+    inner join quiz_totals as q on q.quiz_id = r.quiz_id
+    where not r.adaptive or r.is_pretest
+
+),
+
+classical as (
+
+    select
+        tenant_id,
+        exam_code,
+        question_version_id,
+        count(*) as attempts,
+        count(*) filter (where is_correct) as correct,
+        avg(is_correct::int)::double precision as p_value,
+        corr(is_correct::int, rest_proportion) as point_biserial,
+        avg(time_taken_ms)::double precision as mean_time_ms
+    from classical_responses
+    group by 1, 2, 3
+
+),
+
+adaptive as (
+
+    select
+        tenant_id,
+        exam_code,
+        question_version_id,
+        count(*) as adaptive_attempts,
+        avg(is_correct::int)::double precision as adaptive_p_value
+    from responses
+    where adaptive and not is_pretest
+    group by 1, 2, 3
+
+),
+
+served as (
+
+    select
+        v.tenant_id,
+        s.exam_code,
+        v.question_id,
+        v.question_version_id,
+        v.version,
+        count(distinct v.quiz_id) as times_served,
+        count(distinct v.quiz_id) filter (where v.is_pretest) as times_served_pretest
+    from {{ ref('stg_events__question_served') }} as v
+    inner join {{ ref('stg_events__quiz_started') }} as s on s.quiz_id = v.quiz_id
+    group by 1, 2, 3, 4, 5
+
+),
+
+exam_quizzes as (
+
+    select tenant_id, exam_code, count(distinct quiz_id) as quizzes
+    from {{ ref('stg_events__quiz_started') }}
+    group by 1, 2
+
+),
+
+final as (
+
+    select
+        sv.tenant_id,
+        sv.exam_code,
+        sv.question_id,
+        sv.question_version_id,
+        sv.version,
+        qv.topic_id,
+        coalesce(c.attempts, 0) as attempts,
+        coalesce(c.correct, 0) as correct,
+        c.p_value,
+        c.point_biserial,
+        c.mean_time_ms,
+        coalesce(a.adaptive_attempts, 0) as adaptive_attempts,
+        a.adaptive_p_value,
+        sv.times_served,
+        sv.times_served_pretest,
+        sv.times_served::double precision / eq.quizzes as exposure_rate
+
+    from served as sv
+    inner join exam_quizzes as eq
+        on eq.tenant_id = sv.tenant_id and eq.exam_code = sv.exam_code
+    left join classical as c
+        on c.tenant_id = sv.tenant_id
+        and c.exam_code = sv.exam_code
+        and c.question_version_id = sv.question_version_id
+    left join adaptive as a
+        on a.tenant_id = sv.tenant_id
+        and a.exam_code = sv.exam_code
+        and a.question_version_id = sv.question_version_id
+    left join {{ ref('stg_qbank__question_versions') }} as qv
+        on qv.question_version_id = sv.question_version_id
+
+)
+
+select * from final
