@@ -11,7 +11,7 @@ they stay finite far in the tails.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_expit
+from scipy.special import expit, log_expit
 
 #: Name of the metric every parameter of this package is expressed in. Stored parameter sets
 #: record it so a later reader never mixes the logistic metric with the normal-ogive one (D = 1.7).
@@ -42,13 +42,7 @@ def prob_3pl(theta, a, b, c):
     """
     th, a, b, c = _outer(theta, a, b, c)
     z = D * a * (th - b)
-    return c + (1.0 - c) * _expit(z)
-
-
-def _expit(z):
-    # exp(-|z|) never overflows; the two branches give σ(z) for z ≥ 0 and z < 0.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    return c + (1.0 - c) * expit(z)
 
 
 def log_prob_3pl(theta, a, b, c):
@@ -76,16 +70,20 @@ def log_pq_from_logit(z, c):
 def info_3pl(theta, a, b, c):
     """Fisher information of a 3PL item, I(θ) = a² · (Q/P) · ((P − c)/(1 − c))²  (Lord 1980, eq. 5-17).
 
-    With D = 1. Shape ``theta.shape + a.shape``; 0 where P underflows.
+    With D = 1 and s = σ(a(θ − b)) this is a²(1 − c)(1 − s)s² / (c + (1 − c)s). Shape
+    ``theta.shape + a.shape``.
     """
     th, a, b, c = _outer(theta, a, b, c)
-    z = D * a * (th - b)
-    s = _expit(z)  # (P − c)/(1 − c)
-    p = c + (1.0 - c) * s
-    q = (1.0 - c) * (1.0 - s)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = (D * a) ** 2 * (q / p) * s * s
-    return np.where(p > 0, out, 0.0)
+    s = D * a * (th - b)
+    expit(s, out=s)
+    num = (1.0 - s) * s
+    num *= s
+    num *= (D * a) ** 2 * (1.0 - c)
+    den = (1.0 - c) * s
+    den += c
+    np.maximum(den, 1e-300, out=den)
+    num /= den
+    return num
 
 
 def total_info_3pl(theta, a, b, c):

@@ -1,0 +1,256 @@
+"""Next-item selection for adaptive (and random-order) quizzes under blueprint quotas and exposure.
+
+Rules (SPEC section 4), applied to one student (`select_next_item`) or many at once
+(`select_batch`, used by the simulations so they follow exactly the rules the API follows):
+
+1. eligible: not yet served; not in a quota topic whose quota is used up; once the remaining
+   positions equal the remaining quota, only items that count toward an open quota;
+2. the daily cap: capped items are excluded, unless that leaves nothing eligible, in which case
+   the cap is relaxed (a quota never is);
+3. candidates in order of Fisher information at θ (van der Linden & Pashley 2010), the first
+   ``randomesque_k`` in random order (randomesque, Kohrt & Zara 1989), then the rest by
+   information;
+4. Sympson-Hetter (1985): each candidate is accepted with probability K_i; the first accepted is
+   served. As in the original procedure, a rejected item is set aside for the rest of the test
+   (the caller passes it back in ``rejected_mask``; `Selection.rejected` lists this decision's).
+   If every candidate is rejected the lottery is drawn again among them with their K (never
+   "serve the top one"); after ``max_redraws`` passes one is drawn with probability ∝ K (equal
+   chances when every K is 0). When the set-aside items are all that is left, they come back;
+5. nothing eligible: status ``pool_exhausted``.
+
+Non-adaptive mode serves a uniformly random eligible item under the same quotas and cap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from irt_models.model import info_3pl
+
+__all__ = ["ItemPool", "Selection", "select_batch", "select_next_item"]
+
+OK = "ok"
+POOL_EXHAUSTED = "pool_exhausted"
+
+
+@dataclass(frozen=True, eq=False)
+class ItemPool:
+    """Item arrays (a, b, c, Sympson-Hetter K) and a boolean items × quota-topics membership.
+
+    ``membership[i, t]`` is True when item i counts toward quota topic t; the caller has already
+    resolved "a quota on a topic includes its subtopics". Build once, reuse for every decision.
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    K: np.ndarray
+    membership: np.ndarray
+
+    @classmethod
+    def build(cls, a, b, c, K=None, membership=None) -> ItemPool:
+        """Validate and freeze the arrays; K defaults to 1 and membership to no quota topics."""
+        a = np.asarray(a, dtype=float)
+        n = a.size
+        b = np.asarray(b, dtype=float).reshape(n)
+        c = np.asarray(c, dtype=float).reshape(n)
+        k = np.ones(n) if K is None else np.clip(np.asarray(K, dtype=float).reshape(n), 0, 1)
+        m = np.zeros((n, 0), bool) if membership is None else np.asarray(membership, bool)
+        if m.ndim != 2 or m.shape[0] != n:
+            raise ValueError(f"membership must be items × topics with {n} rows (got {m.shape})")
+        for arr in (a, b, c, k, m):
+            arr.setflags(write=False)
+        return cls(a=a, b=b, c=c, K=k, membership=m)
+
+    @property
+    def n_items(self) -> int:
+        return self.a.size
+
+    @property
+    def n_topics(self) -> int:
+        return self.membership.shape[1]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One decision: the chosen item index (None when exhausted) and what it took."""
+
+    index: int | None
+    status: str
+    cap_relaxed: bool = False
+    sh_redraws: int = 0
+    rejected: tuple[int, ...] = ()
+
+
+def eligibility(
+    pool: ItemPool, served, quota_remaining, positions_remaining, capped, rejected=None
+):
+    """Eligible mask (m × n) under served items, quotas, SH set-asides and the cap, and which rows
+    relaxed the cap. Quota rule: items of a used-up quota topic are out; when
+    positions_remaining ≤ Σ open quota, only items counting toward an open quota are in.
+    Set-aside (``rejected``) items and capped items are soft: dropped only if something is left."""
+    elig = ~np.asarray(served, dtype=bool)
+    if pool.n_topics:
+        quota = np.asarray(quota_remaining, dtype=np.int64).reshape(elig.shape[0], pool.n_topics)
+        mem_t = pool.membership.T.astype(np.float32)
+        blocked = (quota <= 0).astype(np.float32) @ mem_t > 0
+        elig &= ~blocked
+        tight = np.asarray(positions_remaining).reshape(-1) <= np.clip(quota, 0, None).sum(1)
+        if tight.any():
+            counts = (quota[tight] > 0).astype(np.float32) @ mem_t > 0
+            elig[tight] &= counts
+    if rejected is not None:
+        strict = elig & ~np.asarray(rejected, dtype=bool)
+        elig = np.where(strict.any(axis=1)[:, None], strict, elig)
+    relaxed = np.zeros(elig.shape[0], dtype=bool)
+    if capped is not None:
+        capped = np.broadcast_to(np.asarray(capped, dtype=bool), elig.shape)
+        strict = elig & ~capped
+        relaxed = ~strict.any(axis=1) & elig.any(axis=1)
+        elig = np.where(relaxed[:, None], elig, strict)
+    return elig, relaxed
+
+
+def _one_pass(info, elig, K, rng, k, use_sh):
+    """One Sympson-Hetter pass per row. Returns (chosen index or −1, boolean "considered" mask)."""
+    m, n = info.shape
+    accepted = elig & (rng.random((m, n)) < K) if use_sh else elig
+    rows = np.arange(m)
+    key = np.where(elig, info, -np.inf)
+    chosen = np.full(m, -1)
+    if k > 1:
+        kk = min(k, n)
+        top = np.argpartition(-key, kk - 1, axis=1)[:, :kk]
+        in_top = np.zeros((m, n), dtype=bool)
+        in_top[rows[:, None], top] = True
+        in_top &= elig
+        order = np.where(in_top, rng.random((m, n)), np.inf)  # random order within the top k
+        top_acc = np.where(accepted & in_top, order, np.inf)
+        first_top = np.argmin(top_acc, axis=1)
+        hit = np.isfinite(top_acc[rows, first_top])
+        chosen[hit] = first_top[hit]
+        rest_acc = np.where(accepted & ~in_top, key, -np.inf)
+    else:
+        in_top = np.zeros((m, n), dtype=bool)
+        order = None
+        hit = np.zeros(m, dtype=bool)
+        rest_acc = np.where(accepted, key, -np.inf)
+    best = np.argmax(rest_acc, axis=1)
+    ok = ~hit & np.isfinite(rest_acc[rows, best])
+    chosen[ok] = best[ok]
+    # considered: every candidate met before the accepted one (all eligible ones if none was)
+    considered = elig.copy()
+    if hit.any():
+        considered[hit] = in_top[hit] & (order[hit] <= order[hit, first_top[hit]][:, None])
+    if ok.any():
+        considered[ok] = in_top[ok] | (elig[ok] & (key[ok] >= key[ok, best[ok]][:, None]))
+    return chosen, considered
+
+
+def select_batch(
+    pool: ItemPool,
+    theta,
+    *,
+    served,
+    quota_remaining=None,
+    positions_remaining=None,
+    capped=None,
+    rejected=None,
+    rng: np.random.Generator,
+    randomesque_k: int = 1,
+    use_sympson_hetter: bool = True,
+    adaptive: bool = True,
+    max_redraws: int = 100,
+):
+    """Apply the selection rules to m students at once (rows of ``served`` etc.).
+
+    Returns (index (m,) with −1 where the pool is exhausted, cap_relaxed (m,), sh_redraws (m,),
+    considered (m × n): the items put to the SH lottery in this decision — the event S_i of
+    Sympson & Hetter 1985 — all of them but the chosen one rejected).
+    """
+    served = np.atleast_2d(np.asarray(served, dtype=bool))
+    m, n = served.shape
+    if n != pool.n_items:
+        raise ValueError(f"served has {n} columns but the pool has {pool.n_items} items")
+    if pool.n_topics and (quota_remaining is None or positions_remaining is None):
+        raise ValueError("a pool with quota topics needs quota_remaining and positions_remaining")
+    elig, relaxed = eligibility(
+        pool, served, quota_remaining, positions_remaining, capped, rejected
+    )
+    chosen = np.full(m, -1)
+    redraws = np.zeros(m, dtype=np.int64)
+    considered = np.zeros((m, n), dtype=bool)
+    live = np.flatnonzero(elig.any(axis=1))
+    if live.size == 0:
+        return chosen, relaxed, redraws, considered
+    if not adaptive:
+        key = np.where(elig[live], rng.random((live.size, n)), -1.0)
+        chosen[live] = np.argmax(key, axis=1)
+        considered[live, chosen[live]] = True
+        return chosen, relaxed, redraws, considered
+    th = np.asarray(theta, dtype=float).reshape(-1)
+    th = np.broadcast_to(th, (m,))
+    info = info_3pl(th[live], pool.a, pool.b, pool.c)
+    K = pool.K
+    for attempt in range(max_redraws + 1):
+        pick, cons = _one_pass(info, elig[live], K, rng, randomesque_k, use_sympson_hetter)
+        considered[live] |= cons
+        done = pick >= 0
+        chosen[live[done]] = pick[done]
+        if done.all():
+            break
+        live, info = live[~done], info[~done]
+        redraws[live] += 1
+        if attempt == max_redraws:  # lottery ∝ K among the eligible (equal if all K are 0)
+            for row in live:
+                cand = np.flatnonzero(elig[row])
+                wts = K[cand] if K[cand].sum() > 0 else np.ones(cand.size)
+                chosen[row] = rng.choice(cand, p=wts / wts.sum())
+    return chosen, relaxed, redraws, considered
+
+
+def select_next_item(
+    pool: ItemPool,
+    theta: float,
+    *,
+    served_mask,
+    quota_remaining=None,
+    positions_remaining=None,
+    capped_mask=None,
+    rejected_mask=None,
+    rng: np.random.Generator,
+    randomesque_k: int = 1,
+    use_sympson_hetter: bool = True,
+    adaptive: bool = True,
+) -> Selection:
+    """The next item for one student: maximum 3PL information at θ under quotas, the daily cap
+    and Sympson-Hetter (rules in the module docstring). ``served_mask``/``capped_mask`` are
+    boolean per item, ``quota_remaining`` an int per quota topic (columns of
+    ``pool.membership``); ``rejected_mask`` the items this student's earlier decisions set aside
+    (`Selection.rejected`); ``adaptive=False`` serves a random eligible item instead."""
+    chosen, relaxed, redraws, considered = select_batch(
+        pool,
+        theta,
+        served=np.asarray(served_mask, dtype=bool)[None, :],
+        quota_remaining=None if quota_remaining is None else np.asarray(quota_remaining)[None],
+        positions_remaining=None if positions_remaining is None else [positions_remaining],
+        capped=capped_mask,
+        rejected=None if rejected_mask is None else np.asarray(rejected_mask, bool)[None, :],
+        rng=rng,
+        randomesque_k=randomesque_k,
+        use_sympson_hetter=use_sympson_hetter,
+        adaptive=adaptive,
+    )
+    idx = int(chosen[0])
+    if idx < 0:
+        return Selection(index=None, status=POOL_EXHAUSTED, cap_relaxed=bool(relaxed[0]))
+    considered[0, idx] = False
+    return Selection(
+        index=idx,
+        status=OK,
+        cap_relaxed=bool(relaxed[0]),
+        sh_redraws=int(redraws[0]),
+        rejected=tuple(int(i) for i in np.flatnonzero(considered[0])),
+    )
