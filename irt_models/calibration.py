@@ -174,7 +174,7 @@ def calibrate_3pl(
     se = np.zeros((n_act, 3))
     se_method = np.where(fixed, "fixed", "louis").astype(object)
     if compute_se and free.any():
-        obs, exp_info = item_information(s, post, theta, a, b, c, r, w, use_c=use_c, priors=priors)
+        obs, exp_info = item_information(st, post, theta, a, b, c, r, w, use_c=use_c, priors=priors)
         se_k, fallback = standard_errors(obs[free], exp_info[free])
         se[np.flatnonzero(free), : se_k.shape[1]] = se_k
         se_method[np.flatnonzero(free)[fallback]] = "expected"

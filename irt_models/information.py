@@ -60,7 +60,7 @@ def prior_curvature(a, c, use_c, priors):
 
 
 def item_information(
-    s: sp.csr_matrix,
+    st: sp.csr_matrix,
     post: np.ndarray,
     theta: np.ndarray,
     a,
@@ -71,11 +71,11 @@ def item_information(
     *,
     use_c: bool,
     priors: bool,
-    chunk: int = 200_000,
 ):
     """Louis observed-information blocks (J × k × k) and expected complete-data blocks.
 
-    ``s`` is the persons × 2J indicator matrix of `irt_models.em`, ``post`` the final posterior.
+    ``st`` is the 2J × persons transpose of the indicator matrix of `irt_models.em` (CSR),
+    ``post`` the final posterior (persons × Q).
     Returns (observed, expected), both including the prior's curvature.
     """
     n_items = a.size
@@ -90,26 +90,19 @@ def item_information(
         for j in range(i, k):
             expected[:, i, j] = expected[:, j, i] = (n * first[i] * first[j] / pq).sum(axis=1)
             observed[:, i, j] = observed[:, j, i] = (second[(i, j)] * curv).sum(axis=1)
-    # per-response scores s_r = Σ_q π_pq g(x_r, θ_q) with g = ∂P/P (correct), −∂P/Q (wrong)
+    # per-response scores s_r = Σ_q π_pq g(x_r, θ_q) with g = ∂P/P (correct), −∂P/Q (wrong),
+    # one column of Sᵀ (one item side) at a time: a small BLAS product, no per-person loop
     table = np.stack(
         [np.vstack([f / np.maximum(p, 1e-300), -f / np.maximum(q, 1e-300)]) for f in first],
         axis=2,
     )  # 2J × Q × k
-    indptr, cols = s.indptr, s.indices
-    rows = np.repeat(np.arange(s.shape[0]), np.diff(indptr))
     outer = np.zeros((n_items, k, k))
-    for start in range(0, cols.size, chunk):
-        sl = slice(start, start + chunk)
-        pr = post[rows[sl]]
-        col = cols[sl]
-        score = np.einsum("nq,nqk->nk", pr, table[col])
-        item = col % n_items
-        for i in range(k):
-            for j in range(i, k):
-                acc = np.bincount(item, weights=score[:, i] * score[:, j], minlength=n_items)
-                outer[:, i, j] += acc
-                if i != j:
-                    outer[:, j, i] += acc
+    indptr, persons = st.indptr, st.indices
+    for col in range(2 * n_items):
+        lo, hi = indptr[col], indptr[col + 1]
+        if hi > lo:
+            score = post[persons[lo:hi]] @ table[col]
+            outer[col % n_items] += score.T @ score
     observed += outer
     prior = prior_curvature(a, c, use_c, priors)
     return observed + prior, expected + prior

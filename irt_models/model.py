@@ -75,6 +75,8 @@ def info_3pl(theta, a, b, c):
     """
     th, a, b, c = _outer(theta, a, b, c)
     s = D * a * (th - b)
+    shape = np.shape(s)
+    s = np.array(s, dtype=float, ndmin=1)
     expit(s, out=s)
     num = (1.0 - s) * s
     num *= s
@@ -83,7 +85,7 @@ def info_3pl(theta, a, b, c):
     den += c
     np.maximum(den, 1e-300, out=den)
     num /= den
-    return num
+    return num.reshape(shape)
 
 
 def total_info_3pl(theta, a, b, c):
