@@ -1,0 +1,129 @@
+"""Simulated students: true abilities, answering through the real HTTP API by the true 3PL.
+
+Each student starts a quiz, asks for the next item, answers it correctly with probability
+P(θ) = c + (1 − c) / (1 + exp(−a(θ − b))) of the item's *true* parameters (else picks a wrong
+option at random), and finishes; the API's EAP estimate is kept beside the true θ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+
+import httpx
+import numpy as np
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class TrueItem:
+    a: float
+    b: float
+    c: float
+    key: str
+
+
+@dataclass(frozen=True)
+class Student:
+    token: str
+    theta: float
+
+
+@dataclass
+class QuizOutcome:
+    true_theta: float
+    theta_hat: float | None
+    se: float | None
+    answered: int
+    status: str
+    adaptive: bool
+
+
+class ApiFailure(RuntimeError):
+    pass
+
+
+def _check(r: httpx.Response, what: str) -> dict:
+    if r.status_code >= 400:
+        raise ApiFailure(f"{what}: HTTP {r.status_code} {r.text[:300]}")
+    return r.json()
+
+
+async def take_quiz(
+    client: httpx.AsyncClient,
+    student: Student,
+    body: dict,
+    truth: dict[int, TrueItem],
+    rng: np.random.Generator,
+) -> QuizOutcome:
+    h = {"Authorization": f"Bearer {student.token}"}
+    quiz = _check(await client.post("/v1/quizzes", json=body, headers=h), "start quiz")
+    qid = quiz["id"]
+    answered = 0
+    while True:
+        nxt = _check(await client.get(f"/v1/quizzes/{qid}/next", headers=h), "next item")
+        item = nxt.get("item")
+        if nxt["status"] != "active" or item is None:
+            break
+        t = truth[item["question_id"]]
+        p = t.c + (1 - t.c) / (1 + math.exp(-t.a * (student.theta - t.b)))
+        labels = [o["label"] for o in item["options"]]
+        if rng.random() < p:
+            selected = t.key
+        else:
+            selected = str(rng.choice([lab for lab in labels if lab != t.key]))
+        ms = int(rng.lognormal(math.log(45_000), 0.4))
+        _check(
+            await client.post(
+                f"/v1/quizzes/{qid}/answers",
+                json={"selected": selected, "time_taken_ms": ms},
+                headers=h,
+            ),
+            "answer",
+        )
+        answered += 1
+    report = _check(await client.post(f"/v1/quizzes/{qid}/finish", headers=h), "finish")
+    return QuizOutcome(
+        true_theta=student.theta,
+        theta_hat=report.get("theta"),
+        se=report.get("se"),
+        answered=answered,
+        status=report["status"],
+        adaptive=bool(body.get("adaptive")),
+    )
+
+
+async def run_cohort(
+    base_url: str,
+    students: list[Student],
+    bodies: list[dict],
+    truth: dict[int, TrueItem],
+    *,
+    concurrency: int,
+    seed: int,
+    label: str,
+) -> list[QuizOutcome]:
+    """All students take their quiz, `concurrency` at a time, with a progress bar."""
+    sem = asyncio.Semaphore(concurrency)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    results: list[QuizOutcome] = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+        with tqdm(total=len(students), desc=label, unit="student") as bar:
+
+            async def one(i: int) -> None:
+                async with sem:
+                    rng = np.random.default_rng([seed, i])
+                    results.append(await take_quiz(client, students[i], bodies[i], truth, rng))
+                    bar.update()
+
+            await asyncio.gather(*(one(i) for i in range(len(students))))
+    return results
+
+
+def theta_rmse(outcomes: list[QuizOutcome]) -> float:
+    pairs = [(o.theta_hat, o.true_theta) for o in outcomes if o.theta_hat is not None]
+    if not pairs:
+        return float("nan")
+    est, true = np.array(pairs).T
+    return float(np.sqrt(np.mean((est - true) ** 2)))
