@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
+    BigInteger,
     CheckConstraint,
     DateTime,
     Float,
@@ -53,6 +55,10 @@ class QuizSession(Base):
     # Resolved blueprint quota: {topic_id: count}.
     quota: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     parameter_set_id: Mapped[int | None] = mapped_column(ForeignKey("item_parameter_sets.id"))
+    # Sympson-Hetter: question ids the exposure lottery set aside for the rest of this quiz.
+    sh_rejected: Mapped[list[int]] = mapped_column(
+        ARRAY(BigInteger), server_default=text("'{}'::bigint[]")
+    )
     status: Mapped[str] = mapped_column(Text, server_default="active")
     theta: Mapped[float] = mapped_column(Float, server_default="0")
     theta_se: Mapped[float] = mapped_column(Float, server_default="1")
