@@ -194,7 +194,16 @@ def select_batch(
     th = np.broadcast_to(th, (m,))
     info = info_3pl(th[live], pool.a, pool.b, pool.c)
     K = pool.K
+    if use_sympson_hetter:  # no K > 0 among the eligible: no pass can accept, go to the lottery
+        hopeless = ~(elig[live] & (K > 0)).any(axis=1)
+        for row in live[hopeless]:
+            chosen[row] = rng.choice(np.flatnonzero(elig[row]))
+            considered[row] = elig[row]
+            redraws[row] = 1
+        live, info = live[~hopeless], info[~hopeless]
     for attempt in range(max_redraws + 1):
+        if live.size == 0:
+            break
         pick, cons = _one_pass(info, elig[live], K, rng, randomesque_k, use_sympson_hetter)
         considered[live] |= cons
         done = pick >= 0
