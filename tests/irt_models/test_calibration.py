@@ -169,3 +169,16 @@ def test_2pl_agrees_with_girth():
     np.testing.assert_allclose(ours["a"], ref["Discrimination"], atol=0.03)
     np.testing.assert_allclose(ours["b"], ref["Difficulty"], atol=0.05)
     assert (ours["c"] == 0).all()
+
+
+def test_anchor_drift_after_linking():
+    from irt_models.linking import anchor_drift, mean_sigma
+
+    assert mean_sigma([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]) == pytest.approx((2.0, 1.0))
+    frame, a, b, c = simulate(12, 3000, 20, theta_shift=0.5)
+    anchors = pd.DataFrame({"item": np.arange(20), "a": a, "b": b, "c": c})
+    report = anchor_drift(calibrate_3pl(frame).items, anchors)
+    assert abs(report.intercept - 0.5) < 0.15  # the free scale sits 0.5 below
+    assert report.mean_abs_delta_b < 0.2
+    moved = anchors.assign(b=np.where(anchors["item"] < 10, anchors["b"] + 1.0, anchors["b"]))
+    assert anchor_drift(calibrate_3pl(frame).items, moved).mean_abs_delta_b > 0.3
