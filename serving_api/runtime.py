@@ -69,6 +69,9 @@ class Runtime:
             self.redis, settings.redis_namespace, settings.max_daily_exposures
         )
         self.listener = PoolInvalidationListener(self.conninfo, self.pools)
+        from serving_api.services.delivery import Delivery  # needs the runtime it belongs to
+
+        self.delivery = Delivery(self)
 
     async def open(self) -> None:
         # Not waiting: the process starts even while the database is away (/ready says so).

@@ -34,7 +34,10 @@ WITH ins AS (
   WHERE {_ACTIVE}
   ON CONFLICT DO NOTHING
   RETURNING id
-), ev AS ({outbox_from("ins")})
+), ev AS ({outbox_from("ins")}),
+sh AS (UPDATE quiz_sessions SET sh_rejected = sh_rejected || %(rejected)s::bigint[]
+       WHERE id = %(quiz)s AND cardinality(%(rejected)s::bigint[]) > 0
+         AND EXISTS (SELECT 1 FROM ins))
 SELECT id FROM ins
 """
 
@@ -178,12 +181,12 @@ class Delivery:
                 metrics.SH_REDRAWS.inc(choice.sh_redraws)
             qid = int(pool.question_ids[choice.index])
             if await exposure.try_serve(st.tenant_id, qid, force=choice.cap_relaxed):
-                return choice.index, choice.is_pretest
+                return choice.index, choice.is_pretest, choice.rejected_question_ids
             metrics.CAP_REFUSALS.inc()  # another process filled its cap just now: choose again
         return None
 
     async def _record_serve(
-        self, conn, st: QuizState, pool: ItemPool, idx: int, is_pretest: bool
+        self, conn, st: QuizState, pool: ItemPool, idx: int, is_pretest: bool, rejected: tuple
     ) -> dict | None:
         position = len(st.items) + 1
         qid = int(pool.question_ids[idx])
@@ -212,6 +215,7 @@ class Delivery:
             "b": float(pool.b[idx]),
             "c": float(pool.c[idx]),
             "calibrated": bool(pool.calibrated[idx]),
+            "rejected": list(rejected),
             **event_params(event),
         }
         row = await (await conn.execute(SERVE_SQL, params)).fetchone()
@@ -311,17 +315,17 @@ class Delivery:
         if item is None:
             raise ApiError(409, f"position {position} has not been served in this quiz")
         revisit = st.is_linear_exam and item.marked
-        if item is not cur and not revisit:
-            raise ApiError(
-                409,
-                f"only the item being served (position {cur.position if cur else 'none'}) can be "
-                "answered; in a linear exam, mark an item to come back to it",
-            )
         if item.answered and not revisit:
             raise ApiError(
                 409,
                 f"position {position} is already answered and answers are final"
                 + (" (the next item depends on it)" if st.adaptive else ""),
+            )
+        if item is not cur and not revisit:
+            raise ApiError(
+                409,
+                f"only the item being served ({'position ' + str(cur.position) if cur else 'none now'}) can be "
+                "answered; in a linear exam, mark an item to come back to it",
             )
         return item
 

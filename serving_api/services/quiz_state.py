@@ -13,7 +13,7 @@ from irt_models.ability import eap
 
 STATE_SQL = """
 SELECT s.user_id, s.status, s.mode, s.adaptive, s.exam_code, s.num_questions, s.num_pretest,
-       s.pretest_positions, s.filters, s.quota, s.parameter_set_id, s.started_at, s.expires_at,
+       s.pretest_positions, s.filters, s.quota, s.parameter_set_id, s.sh_rejected, s.started_at, s.expires_at,
        s.finished_at, s.theta, s.theta_se, s.raw_score, s.scaled_score,
        coalesce((SELECT json_agg(json_build_array(
                    i.id, i.question_id, i.question_version_id, i.version, i.topic_id, i.position,
@@ -67,6 +67,7 @@ class QuizState:
     filters: dict
     quota: dict[str, int]
     parameter_set_id: int | None
+    sh_rejected: list[int]
     started_at: datetime
     expires_at: datetime | None
     finished_at: datetime | None
@@ -133,8 +134,8 @@ async def load_state(
     row = await (await conn.execute(STATE_SQL, (quiz_id, tenant_id))).fetchone()
     if row is None:
         return None
-    items = [ServedItem(*r) for r in row[18]]
-    return QuizState(quiz_id, tenant_id, *row[:18], items)
+    items = [ServedItem(*r) for r in row[19]]
+    return QuizState(quiz_id, tenant_id, *row[:19], items)
 
 
 def scaled_score(theta: float) -> int:

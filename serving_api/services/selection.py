@@ -1,14 +1,14 @@
 """From a quiz's state and the live pool to irt_models' item selection.
 
-This module only builds the masks and counts irt_models asks for; the rules (hard quotas that
-include subtopics, daily-cap exclusion and its relaxation, Sympson-Hetter with the redraw among
-rejected candidates, maximum information or random order, `pool_exhausted`) live in
-`irt_models.selection`.
+This module only builds the masks and counts `irt_models.selection` asks for; the rules (hard
+quotas that include subtopics, daily-cap exclusion and its relaxation, Sympson-Hetter with the
+redraw among rejected candidates and set-asides, maximum information or random order,
+`pool_exhausted`) live there, shared with the pipeline's simulations.
 
 - Eligible: live items of the exam code matching the quiz's filters, not served in this quiz.
 - Scored positions: once the exam code has an active parameter set, calibrated items only.
-- Pretest positions (drawn when the quiz started): uncalibrated items at random, outside the quotas;
-  when none is left the position is served as a scored one.
+- Pretest positions (drawn when the quiz started): uncalibrated items at random, outside the
+  quotas; when none is left the position is served as a scored one.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from irt_models.selection import ItemPool as SelectionPool
+from irt_models.selection import select_next_item
 from serving_api.services.item_pool import ItemPool
 from serving_api.services.quiz_state import QuizState
-
-_EMPTY_MEMBERSHIP_KEY = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,17 +29,14 @@ class Choice:
     is_pretest: bool = False
     cap_relaxed: bool = False
     sh_redraws: int = 0
+    rejected_question_ids: tuple[int, ...] = ()
 
 
-def _selection_pool(pool: ItemPool, quota_topics: tuple[int, ...]):
-    """irt_models' pool object for these quota topics, built once per live pool."""
-    from irt_models import selection as irt_selection
-
+def selection_pool(pool: ItemPool, quota_topics: tuple[int, ...]) -> SelectionPool:
+    """irt_models' pool for these quota topics, built once per live pool."""
     return pool.derived(
         ("selection_pool", quota_topics),
-        lambda: irt_selection.ItemPool(
-            a=pool.a, b=pool.b, c=pool.c, k=pool.k, membership=pool.membership(quota_topics)
-        ),
+        lambda: SelectionPool.build(pool.a, pool.b, pool.c, pool.k, pool.membership(quota_topics)),
     )
 
 
@@ -49,11 +46,28 @@ def eligible_mask(st: QuizState, pool: ItemPool) -> np.ndarray:
     resolved = f.get("resolved") or {}
     if "include_question_ids" in resolved:
         ids = resolved["include_question_ids"]
-        mask = mask & pool.derived(("include", st.id, pool.generation), lambda: pool.mask_of(ids))
+        mask = mask & pool.derived(("include", st.id), lambda: pool.mask_of(ids))
     if "exclude_question_ids" in resolved:
         ids = resolved["exclude_question_ids"]
-        mask = mask & ~pool.derived(("exclude", st.id, pool.generation), lambda: pool.mask_of(ids))
+        mask = mask & ~pool.derived(("exclude", st.id), lambda: pool.mask_of(ids))
     return mask
+
+
+def quota_remaining(st: QuizState, pool: ItemPool, quota_topics: tuple[int, ...]) -> np.ndarray:
+    """Quota left per topic: served scored items count toward every quota topic above them."""
+    left = np.array([st.quota[str(t)] for t in quota_topics], dtype=np.int64)
+    if not quota_topics:
+        return left
+    cols = pool.membership(quota_topics)
+    for item in st.items:
+        if item.is_pretest:
+            continue
+        i = pool.index.get(item.question_id)
+        if i is not None:
+            left -= cols[i]
+        else:  # retired since it was served: count it by its own topic
+            left -= np.array([item.topic_id == t for t in quota_topics], dtype=np.int64)
+    return np.maximum(left, 0)
 
 
 def choose(
@@ -65,70 +79,44 @@ def choose(
     randomesque_k: int = 1,
     rng: np.random.Generator | None = None,
 ) -> Choice:
-    from irt_models import selection as irt_selection
-
     rng = rng or np.random.default_rng()
     served = pool.mask_of(i.question_id for i in st.items)
     unavailable = served | ~eligible_mask(st, pool)
-    capped = pool.mask_of(capped_ids) if capped_ids else np.zeros(pool.size, dtype=bool)
-    pretest_slot = position in st.pretest_positions and pool.has_parameter_set
+    capped = pool.mask_of(capped_ids) if capped_ids else None
 
-    if pretest_slot:
-        sel = irt_selection.select_random_item(
-            _selection_pool(pool, _EMPTY_MEMBERSHIP_KEY),
+    if position in st.pretest_positions and pool.has_parameter_set:
+        sel = select_next_item(
+            selection_pool(pool, ()),
+            0.0,
             served_mask=unavailable | pool.calibrated,
-            quota_remaining=np.zeros(0, dtype=int),
-            positions_remaining=1,
             capped_mask=capped,
             rng=rng,
+            adaptive=False,
         )
         if sel.index is not None:
-            return Choice(int(sel.index), True, bool(sel.cap_relaxed), int(sel.sh_redraws))
+            return Choice(sel.index, True, sel.cap_relaxed)
         # No uncalibrated item left: this position is scored like the others.
 
     if pool.has_parameter_set:
         unavailable = unavailable | ~pool.calibrated
     quota_topics = tuple(sorted(int(t) for t in (st.quota or {})))
-    sel_pool = _selection_pool(pool, quota_topics)
-    quota_remaining = np.array([st.quota[str(t)] for t in quota_topics], dtype=int)
-    if quota_topics:
-        topic_cols = pool.membership(quota_topics)
-        for item in st.items:
-            if item.is_pretest:
-                continue
-            i = pool.index.get(item.question_id)
-            if i is not None:
-                quota_remaining -= topic_cols[i]
-            else:  # no longer live: count it by its own topic
-                for j, t in enumerate(quota_topics):
-                    quota_remaining[j] -= item.topic_id == t
-        quota_remaining = np.maximum(quota_remaining, 0)
     # Scored positions still to fill, this one included (pretest slots ahead are not).
     future_pretest = sum(1 for p in st.pretest_positions if p > position)
-    positions_remaining = max(st.num_questions - position + 1 - future_pretest, 1)
-
-    if st.adaptive:
-        theta, _se = st.ability()
-        sel = irt_selection.select_next_item(
-            sel_pool,
-            theta,
-            served_mask=unavailable,
-            quota_remaining=quota_remaining,
-            positions_remaining=positions_remaining,
-            capped_mask=capped,
-            rng=rng,
-            randomesque_k=randomesque_k,
-            use_sympson_hetter=True,
-        )
-    else:
-        sel = irt_selection.select_random_item(
-            sel_pool,
-            served_mask=unavailable,
-            quota_remaining=quota_remaining,
-            positions_remaining=positions_remaining,
-            capped_mask=capped,
-            rng=rng,
-        )
+    theta = st.ability()[0] if st.adaptive else 0.0
+    sel = select_next_item(
+        selection_pool(pool, quota_topics),
+        theta,
+        served_mask=unavailable,
+        quota_remaining=quota_remaining(st, pool, quota_topics),
+        positions_remaining=max(st.num_questions - position + 1 - future_pretest, 1),
+        capped_mask=capped,
+        rejected_mask=pool.mask_of(st.sh_rejected) if st.sh_rejected else None,
+        rng=rng,
+        randomesque_k=randomesque_k,
+        use_sympson_hetter=True,
+        adaptive=st.adaptive,
+    )
     if sel.index is None:
         return Choice(None)
-    return Choice(int(sel.index), False, bool(sel.cap_relaxed), int(sel.sh_redraws))
+    rejected = tuple(int(pool.question_ids[i]) for i in sel.rejected)
+    return Choice(sel.index, False, sel.cap_relaxed, sel.sh_redraws, rejected)

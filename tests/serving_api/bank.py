@@ -98,3 +98,49 @@ def publish_items(
                 )
                 qids.append(qid)
     return qids
+
+
+def activate_parameter_set(
+    engine: Engine,
+    tenant_id: uuid.UUID,
+    exam_code: str,
+    params: dict[int, tuple[float, float, float, float]],
+    run: str = "test-run",
+) -> int:
+    """Make a set live the way the pipeline does: one transaction, then NOTIFY.
+
+    `params`: question id → (a, b, c, K) for the live version of each question.
+    """
+    import orjson
+
+    from qbank.models import PARAMETER_SET_CHANNEL
+
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "UPDATE item_parameter_sets SET status = 'superseded' "
+                "WHERE tenant_id = :t AND exam_code = :e AND status = 'active'"
+            ),
+            {"t": tenant_id, "e": exam_code},
+        )
+        set_id = c.execute(
+            text(
+                "INSERT INTO item_parameter_sets (tenant_id, exam_code, status, created_by_run, "
+                "checks_passed, activated_at) VALUES (:t, :e, 'active', :r, true, now()) RETURNING id"
+            ),
+            {"t": tenant_id, "e": exam_code, "r": run},
+        ).scalar_one()
+        for qid, (a, b, cc, k) in params.items():
+            c.execute(
+                text(
+                    "INSERT INTO item_parameters (set_id, question_version_id, question_id, version, "
+                    "a, b, c, se_a, se_b, se_c, k, n_respondents) "
+                    "SELECT :s, p.question_version_id, p.question_id, v.version, :a, :b, :c, 0.1, 0.1, "
+                    "0.02, :k, 600 FROM question_publications p JOIN question_versions v "
+                    "ON v.id = p.question_version_id WHERE p.question_id = :q AND p.exam_code = :e"
+                ),
+                {"s": set_id, "a": a, "b": b, "c": cc, "k": k, "q": qid, "e": exam_code},
+            )
+        payload = orjson.dumps({"tenant_id": str(tenant_id), "exam_code": exam_code}).decode()
+        c.execute(text("SELECT pg_notify(:ch, :p)"), {"ch": PARAMETER_SET_CHANNEL, "p": payload})
+    return set_id

@@ -28,10 +28,7 @@ def _json(data, status: int = 200) -> Response:
 
 
 def _delivery(rt: Runtime) -> Delivery:
-    d = getattr(rt, "_delivery", None)
-    if d is None:
-        d = rt._delivery = Delivery(rt)
-    return d
+    return rt.delivery
 
 
 @router.post("", response_model=QuizOut, status_code=201)
