@@ -120,7 +120,7 @@ def seed_history(db: DbtDatabase) -> BiSeed:
         )
     revised = add_item_version(db.engine, main, 0, b_shift=0.5)
     events += quiz_events(main, n_quizzes=16, items_per_quiz=8, seed=110, start=_day(12), **mix)
-    events += quiz_events(other, n_quizzes=10, items_per_quiz=6, seed=120, start=_day(6, 9))
+    events += quiz_events(other, n_quizzes=30, items_per_quiz=6, seed=120, start=_day(6, 9))
     db.load(events)
 
     v1_items = [it for it in main.items if it.version == 1]
