@@ -31,3 +31,17 @@ lint:
 
 format:
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+
+# --- BI (looker/, metabase/) ---
+.PHONY: bi-check metabase
+
+bi-check: ## LookML + Metabase checks against marts dbt builds in a test database (needs `make up`)
+	.venv/bin/ruff check metabase tests/bi && .venv/bin/ruff format --check metabase tests/bi
+	.venv/bin/pytest tests/bi -q
+
+metabase: ## provision the QBank collection, cards and dashboard in Metabase when MB_URL is set
+	@if [ -z "$$MB_URL" ]; then \
+		echo "make metabase: MB_URL is not set, nothing to do (see README.md, BI users)"; \
+	else \
+		$(PY) -m metabase.provision; \
+	fi
