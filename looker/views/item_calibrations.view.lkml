@@ -96,12 +96,12 @@ view: item_calibrations {
     sql: ${TABLE}.checks_passed ;;
   }
 
-  dimension: model {
+  dimension: irt_model {
     type: string
     sql: ${TABLE}.model ;;
   }
 
-  dimension: metric {
+  dimension: parameter_metric {
     description: "Parameter metric (logistic_D1: logistic with D = 1)."
     type: string
     sql: ${TABLE}.metric ;;

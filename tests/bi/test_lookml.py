@@ -328,3 +328,15 @@ def test_datagroup_trigger_runs(marts_db: DbtDatabase, model: Model) -> None:
     assert model.spec["persist_with"] == group["name"]
     value = pg.run(marts_db.engine, group["sql_trigger"]).rows[0][0]
     assert value is not None
+
+
+def test_calibrations_view_reads_the_mart_once_there_is_one(
+    marts_db: DbtDatabase, model: Model
+) -> None:
+    """dbt has no mart over the calibrations yet, so the view reads the pipeline's tables; once
+    `marts.item_calibrations` is built, this fails until the view points at it."""
+    view = model.views["item_calibrations"]
+    if pg.table_columns(marts_db.engine, "marts.item_calibrations") is None:
+        assert view.derived_sql and "public.item_parameters" in view.derived_sql
+    else:
+        assert (view.sql_table_name or "").strip() == "marts.item_calibrations"

@@ -55,6 +55,17 @@ def test_dashboard_definition_is_consistent() -> None:
         assert "tenant" in c.dashboard_filters
 
 
+# Cards read the marts; only the calibration tables the pipeline writes have no mart yet.
+ALLOWED_SOURCES = re.compile(r"marts\.\w+|public\.item_parameters|public\.item_parameter_sets")
+
+
+def test_cards_read_only_the_marts() -> None:
+    for card in CARDS:
+        sources = re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+\.[a-z_]+)", card.sql, re.I)
+        assert sources, card.key
+        assert all(ALLOWED_SOURCES.fullmatch(s) for s in sources), f"{card.key}: reads {sources}"
+
+
 def test_render_follows_metabase_rules() -> None:
     card = next(c for c in CARDS if c.key == "hardest_items")
     plain = render(card, {})
