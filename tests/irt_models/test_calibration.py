@@ -182,3 +182,12 @@ def test_anchor_drift_after_linking():
     assert report.mean_abs_delta_b < 0.2
     moved = anchors.assign(b=np.where(anchors["item"] < 10, anchors["b"] + 1.0, anchors["b"]))
     assert anchor_drift(calibrate_3pl(frame).items, moved).mean_abs_delta_b > 0.3
+
+
+def test_empty_and_tiny_inputs_report_without_estimating():
+    empty = calibrate_3pl(pd.DataFrame({"person": [], "item": [], "correct": []}))
+    assert empty.items.empty and empty.n_persons == 0 and empty.converged
+    tiny = calibrate_3pl(pd.DataFrame({"person": [1, 2, 3], "item": ["x", "x", "y"],
+                                       "correct": [1, 0, 1]}))  # fmt: skip
+    assert not tiny.items["calibrated"].any() and tiny.n_persons == 0
+    assert tiny.items["reason"].str.contains("min_respondents").all()
