@@ -32,6 +32,7 @@ class SympsonHetterResult:
 
     @property
     def iterations(self) -> int:
+        """Number of simulation rounds run."""
         return len(self.max_exposure)
 
 

@@ -66,10 +66,12 @@ class ItemPool:
 
     @property
     def n_items(self) -> int:
+        """Number of items in the pool."""
         return self.a.size
 
     @property
     def n_topics(self) -> int:
+        """Number of quota topics (columns of ``membership``)."""
         return self.membership.shape[1]
 
 
