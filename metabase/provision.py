@@ -73,9 +73,12 @@ class Config:
 class Report:
     actions: list[tuple[str, str, str, int]] = field(default_factory=list)  # kind, name, action, id
     warnings: list[str] = field(default_factory=list)
+    details: dict[str, str] = field(default_factory=dict)  # name → what was changed
 
-    def add(self, kind: str, name: str, action: str, obj_id: int) -> None:
+    def add(self, kind: str, name: str, action: str, obj_id: int, detail: str = "") -> None:
         self.actions.append((kind, name, action, obj_id))
+        if detail:
+            self.details[name] = detail
 
     @property
     def changed(self) -> bool:
@@ -84,6 +87,7 @@ class Report:
     def render(self) -> str:
         lines = [
             f"{kind:<10} {name:<28} {action:<9} id={obj_id}"
+            + (f"  ({self.details[name]})" if name in self.details else "")
             for kind, name, action, obj_id in self.actions
         ]
         lines += [f"warning: {w}" for w in self.warnings]
@@ -265,7 +269,7 @@ class Provisioner:
         )
         if diffs:
             self.mb.put(f"/api/card/{card_id}", {**payload, "archived": False})
-            self.report.add("card", spec.name, "updated", card_id)
+            self.report.add("card", spec.name, "updated", card_id, ", ".join(diffs))
         else:
             self.report.add("card", spec.name, "unchanged", card_id)
         return card_id
@@ -360,6 +364,15 @@ def provision(config: Config, dashboard: DashboardSpec = DASHBOARD) -> Report:
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] = os.environ) -> int:
+    if argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if argv:
+        print(
+            f"unexpected arguments {argv}: configure through the environment (see --help)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         config = Config.from_env(env)
         report = provision(config)

@@ -129,6 +129,7 @@ def test_edits_in_metabase_are_put_back_in_place(server: FakeMetabase) -> None:
             assert d["id"] == dashcard_ids[card_id]  # existing dashcards keep their ids
     assert restored[dash["dashcards"][0]["card_id"]]["row"] == 0
     assert ("dashboard", DASHBOARD.name, "updated", dash["id"]) in report.actions
+    assert report.details == {"Hardest items": "sql", "Item exposure": "visualization"}
     # ...and then it is stable again.
     writes = len(st.writes())
     provision(_config(server))
