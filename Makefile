@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 
-.PHONY: demo test install up down status migrate lint format
+.PHONY: demo test install up down status migrate lint format api api-stop
 
 demo: up ## bring the stack up and migrate (the closed loop grows here)
 	@echo "QBank stack is up and migrated. See README.md."
@@ -13,15 +13,24 @@ test: ## install what is missing, start the stack if needed, lint, run all tests
 install: ## venv + pinned packages, redis-server, chromium, Kafka jars
 	scripts/install.sh
 
-up: install ## start PostgreSQL, Redis, Kafka (idempotent) and migrate
+up: install ## start PostgreSQL, Redis, Kafka (idempotent), migrate, start the outbox relay
 	$(PY) scripts/stack.py up
 	$(PY) -m qbank.cli db upgrade
+	$(PY) scripts/apps.py up relay
 
-down: ## stop everything the stack started
+down: ## stop the API, the relay and everything the stack started
+	$(PY) scripts/apps.py down
 	$(PY) scripts/stack.py down
+
+api: up ## run the serving API on 127.0.0.1:$${QBANK_API_PORT:-8000} (student page at /, docs at /docs)
+	$(PY) scripts/apps.py up api
+
+api-stop: ## stop the API (the relay keeps running)
+	$(PY) scripts/apps.py down api
 
 status:
 	$(PY) scripts/stack.py status
+	$(PY) scripts/apps.py status
 
 migrate:
 	$(PY) -m qbank.cli db upgrade
