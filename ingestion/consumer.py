@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import chain
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from ingestion.raw_loader import BatchResult, PreparedBatch, RawLoader, prepare_batch
@@ -141,6 +142,7 @@ class EventConsumer:
         self._consumer: KafkaConsumer | None = None
         self._writer: _Writer | None = None
         self._loader: RawLoader | None = None
+        self._committed: dict[TopicPartition, OffsetAndMetadata] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def _open(self) -> None:
@@ -160,6 +162,12 @@ class EventConsumer:
         try:
             if self._writer is not None:
                 self._writer.close()
+            if self.commit_to_kafka and self._consumer is not None and self._committed:
+                # Flush the informational copy (pending async commits would be cancelled).
+                try:
+                    self._consumer.commit(dict(self._committed))
+                except KafkaError as exc:
+                    log.debug("final kafka offset commit (informational) failed: %s", exc)
         finally:
             if self._consumer is not None:
                 self._consumer.close(autocommit=False)
@@ -215,6 +223,7 @@ class EventConsumer:
                 self.on_batch(result)
             for (topic, partition), offset in result.next_offsets.items():
                 commit[TopicPartition(topic, partition)] = OffsetAndMetadata(offset, "", -1)
+        self._committed.update(commit)
         if commit and self.commit_to_kafka and self._consumer is not None:
             # Only a copy for lag dashboards: the offsets that count are in PostgreSQL.
             self._consumer.commit_async(commit, callback=self._log_commit)

@@ -34,17 +34,25 @@ def dbt_env(settings: Settings | None = None) -> dict[str, str]:
     }
 
 
+DBT_EXECUTABLE = os.path.join(os.path.dirname(sys.executable), "dbt")
+
+
 def export_dbt_env(settings: Settings | None = None) -> None:
-    """Put the variables in this process's environment (dagster-dbt passes it to dbt)."""
+    """Put the variables in this process's environment (dagster-dbt passes it to dbt), and make
+    the `dbt` installed next to this Python the one found on PATH (dagster-dbt's manifest
+    preparer looks it up by name)."""
     os.environ.update(dbt_env(settings))
+    bin_dir = os.path.dirname(DBT_EXECUTABLE)
+    path = os.environ.get("PATH", "")
+    if os.path.exists(DBT_EXECUTABLE) and bin_dir not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, path]) if path else bin_dir
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     env = {**os.environ, **dbt_env()}
-    dbt = os.path.join(os.path.dirname(sys.executable), "dbt")
     os.chdir(DBT_PROJECT_DIR)
-    os.execve(dbt, [dbt, *args], env)
+    os.execve(DBT_EXECUTABLE, [DBT_EXECUTABLE, *args], env)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,59 @@
+"""The dbt project as assets: staging and marts, with raw_events and the content tables upstream."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from orchestration.project import dbt_project, ensure_manifest
+
+CONTENT_TABLES = (
+    "tenants",
+    "users",
+    "topics",
+    "questions",
+    "question_versions",
+    "question_publications",
+)
+
+
+class QBankDbtTranslator(DagsterDbtTranslator):
+    """raw.events is the `raw_events` asset; content tables are `qbank/<table>`."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            source, table = dbt_resource_props["source_name"], dbt_resource_props["name"]
+            if (source, table) == ("raw", "events"):
+                return dg.AssetKey("raw_events")
+            return dg.AssetKey([source, table])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        return "marts" if "marts" in fqn else "staging"
+
+
+# The content tables the serving API writes: upstream of staging, not materialized here.
+content_tables = [
+    dg.AssetSpec(
+        key=dg.AssetKey(["qbank", t]),
+        group_name="content",
+        description=f"public.{t}, written by the serving API (authoring, admin).",
+        kinds={"postgres"},
+    )
+    for t in CONTENT_TABLES
+]
+
+ensure_manifest()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=QBankDbtTranslator(),
+    op_tags={"qbank/pipeline": "dbt"},
+)
+def qbank_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """`dbt build`: models and their tests (reported as asset checks)."""
+    yield from dbt.cli(["build"], context=context).stream()

@@ -1,0 +1,81 @@
+"""Dagster resources, every one built from QBank's one settings object."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from dbt import version as dbt_version
+from packaging import version
+from pydantic import PrivateAttr
+from sqlalchemy import Engine
+
+from orchestration.dbt_env import DBT_EXECUTABLE, export_dbt_env
+from orchestration.project import dbt_project
+from qbank.db import make_engine
+from qbank.settings import Settings, get_settings
+
+
+class QBankSettingsResource(dg.ConfigurableResource):
+    """Connection settings shared by the assets: PostgreSQL and the Kafka events topic."""
+
+    database_url: str
+    kafka_bootstrap: str
+    kafka_topic_events: str
+    kafka_consumer_group: str
+    ingest_batch_size: int = 5000
+
+    _engine: Engine | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> QBankSettingsResource:
+        return cls(
+            database_url=settings.database_url,
+            kafka_bootstrap=settings.kafka_bootstrap,
+            kafka_topic_events=settings.kafka_topic_events,
+            kafka_consumer_group=settings.kafka_consumer_group,
+        )
+
+    def settings(self) -> Settings:
+        """The settings object the ingestion code expects, with this resource's values."""
+        return get_settings().model_copy(
+            update={
+                "database_url": self.database_url,
+                "kafka_bootstrap": self.kafka_bootstrap,
+                "kafka_topic_events": self.kafka_topic_events,
+                "kafka_consumer_group": self.kafka_consumer_group,
+            }
+        )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._engine = make_engine(self.settings())
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:  # used outside a run (sensors, tests)
+            self._engine = make_engine(self.settings())
+        return self._engine
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class QBankDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource, told the dbt version instead of running `dbt --version` (a 3 s
+    subprocess that also asks PyPI for the latest release) before every invocation."""
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(dbt_version.__version__)
+
+
+def build_resources(settings: Settings | None = None) -> dict[str, object]:
+    settings = settings or get_settings()
+    # dagster-dbt hands os.environ to dbt; profiles.yml reads the connection from it.
+    export_dbt_env(settings)
+    return {
+        "qbank": QBankSettingsResource.from_settings(settings),
+        "dbt": QBankDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+    }

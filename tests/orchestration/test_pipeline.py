@@ -1,0 +1,291 @@
+"""The whole pipeline in-process on the real stack: Kafka → raw → marts → calibration →
+exposure → published set (→ what the API serves), then rollback and a failed check.
+
+The tests of this module share one Dagster instance and run in file order: the first run
+publishes a set, rollback adds and swaps sets, and the failed-check test tampers with the live one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from bench.synthetic import SynthBank, as_messages, create_bank, produce, quiz_events
+from ingestion.raw_loader import libpq_conninfo
+from orchestration.assets.dbt import content_tables
+from orchestration.definitions import ASSETS
+from qbank.models import PARAMETER_SET_CHANNEL
+from qbank.settings import Settings
+from tests.orchestration.conftest import FAST_CONFIG
+
+PSYCHOMETRICS = ["item_calibration", "exposure_control", "published_item_parameters",
+                 "cat_simulation_report"]  # fmt: skip
+MALFORMED = [
+    (b"q1", b"{not json"),
+    (b"q2", b'{"event_type": "quiz_paused", "schema_version": 1}'),
+    (b"q3", b'{"event_type": "answer_submitted", "schema_version": 7}'),
+]
+
+
+@dataclass
+class FirstRun:
+    bank: SynthBank
+    n_events: int
+    result: dg.ExecuteInProcessResult
+    notifications: list[dict]
+
+
+def _materialize(defs, instance, selection=None, *, raise_on_error=True):
+    ops = FAST_CONFIG["ops"]
+    run_config = {"ops": {k: v for k, v in ops.items() if selection is None or k in selection}}
+    return dg.materialize(
+        [*content_tables, *ASSETS],
+        resources=defs.resources,
+        instance=instance,
+        run_config=run_config,
+        selection=selection,
+        raise_on_error=raise_on_error,
+    )
+
+
+def _active_set(engine: Engine, bank: SynthBank) -> int | None:
+    with engine.connect() as c:
+        return c.execute(
+            text(
+                "SELECT id FROM item_parameter_sets "
+                "WHERE tenant_id = :t AND exam_code = :e AND status = 'active'"
+            ),
+            {"t": bank.tenant_id, "e": bank.exam_code},
+        ).scalar()
+
+
+def _listen(settings: Settings) -> psycopg.Connection:
+    conn = psycopg.connect(libpq_conninfo(settings.database_url), autocommit=True)
+    conn.execute(f"LISTEN {PARAMETER_SET_CHANNEL}")
+    return conn
+
+
+def _notifications(conn: psycopg.Connection) -> list[dict]:
+    return [json.loads(n.payload) for n in conn.notifies(timeout=1.0)]
+
+
+def _check(result: dg.ExecuteInProcessResult, asset: str, name: str) -> dg.AssetCheckEvaluation:
+    evals = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.asset_check_key.name == name
+        and e.asset_check_evaluation_data.asset_key.to_user_string() == asset
+    ]
+    assert len(evals) == 1, (asset, name, len(evals))
+    return evals[0]
+
+
+@pytest.fixture(scope="module")
+def first_run(defs, instance, engine: Engine, settings: Settings) -> FirstRun:
+    bank = create_bank(engine, n_items=30, n_users=80, cohorts=("am", "pm"), seed=31)
+    events = list(
+        quiz_events(
+            bank,
+            n_quizzes=1300,
+            items_per_quiz=12,
+            adaptive_share=0.2,
+            pretest_share=0.1,
+            revise_share=0.1,
+            seed=32,
+        )
+    )
+    messages = list(as_messages(events))
+    messages.insert(100, messages[50])  # a relay re-publishing one event
+    messages[2000:2000] = MALFORMED
+    produce(settings.kafka_bootstrap, settings.kafka_topic_events, messages)
+    listener = _listen(settings)
+    result = _materialize(defs, instance)
+    notes = _notifications(listener)
+    listener.close()
+    return FirstRun(bank, len(events), result, notes)
+
+
+def test_events_flow_once_through_marts_into_a_published_set(
+    first_run: FirstRun, engine: Engine
+) -> None:
+    bank, result = first_run.bank, first_run.result
+    assert result.success
+
+    # Kafka → raw: each event once (the duplicate did not land twice), malformed dead-lettered.
+    with engine.connect() as c:
+        raw = c.execute(
+            text("SELECT count(*), count(DISTINCT event_id) FROM raw.events WHERE tenant_id = :t"),
+            {"t": bank.tenant_id},
+        ).one()
+        dead = c.execute(text("SELECT count(*) FROM raw.dead_letters")).scalar_one()
+    assert tuple(raw) == (first_run.n_events, first_run.n_events)
+    assert dead == len(MALFORMED)
+    meta = result.asset_materializations_for_node("raw_events")[0].metadata
+    assert meta["loaded"].value == first_run.n_events
+    assert (meta["duplicates"].value, meta["dead_lettered"].value) == (1, len(MALFORMED))
+    assert meta["consumer_lag"].value == 0
+    dead_check = _check(result, "raw_events", "no_new_dead_letters")
+    assert not dead_check.passed and dead_check.severity == dg.AssetCheckSeverity.WARN
+
+    # dbt: every mart built and every dbt test passed (as asset checks).
+    dbt_checks = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+        and e.asset_check_evaluation_data.asset_key.path[0] in ("marts", "staging")
+    ]
+    assert len(dbt_checks) > 60 and all(c.passed for c in dbt_checks)
+    with engine.connect() as c:
+        fact = c.execute(
+            text("SELECT count(*) FROM marts.fact_responses WHERE tenant_id = :t"),
+            {"t": bank.tenant_id},
+        ).scalar_one()
+    assert fact == 1300 * 12
+
+    # Calibration checks passed; the set is live with every item, K from Sympson-Hetter.
+    for name in ("parameter_bounds", "convergence", "drift"):
+        assert _check(result, "item_calibration", name).passed
+    set_id = _active_set(engine, bank)
+    assert set_id is not None
+    with engine.connect() as c:
+        params = pd.read_sql(
+            text("SELECT * FROM item_parameters WHERE set_id = :s"), c, params={"s": set_id}
+        )
+        meta_row = c.execute(
+            text(
+                "SELECT created_by_run, checks_passed, metric FROM item_parameter_sets WHERE id = :s"
+            ),
+            {"s": set_id},
+        ).one()
+    assert meta_row == (result.run_id, True, "logistic_D1")
+    assert len(params) == len(bank.items)
+    truth = pd.DataFrame([vars(i) for i in bank.items]).set_index("question_version_id")
+    est = params.set_index("question_version_id").join(truth, rsuffix="_true")
+    assert np.corrcoef(est["b"], est["b_true"])[0, 1] > 0.9
+    assert np.sqrt(((est["a"] - est["a_true"]) ** 2).mean()) < 0.4
+    assert est["k"].between(0, 1).all() and (est["k"] < 1).any()  # 30 items, length 10: capped
+    assert est["se_b"].notna().all() and (est["n_respondents"] > 400).all()
+
+    # The API heard about it: NOTIFY with the tenant and exam code, after the commit.
+    assert {"tenant_id": str(bank.tenant_id), "exam_code": bank.exam_code, "set_id": set_id} in (
+        first_run.notifications
+    )
+
+    # A psychometrician's metadata: parameter table, ICCs, test information, exposure, report.
+    cal_meta = result.asset_materializations_for_node("item_calibration")[0].metadata
+    key = f"{bank.tenant_id}/{bank.exam_code}"
+    assert f"ICC {key}" in cal_meta and "data:image/png;base64," in cal_meta[f"ICC {key}"].value
+    assert "test information" in cal_meta and f"parameters {key}" in cal_meta
+    exp_meta = result.asset_materializations_for_node("exposure_control")[0].metadata
+    assert "exposure histogram" in exp_meta
+    report = result.asset_materializations_for_node("cat_simulation_report")[0].metadata
+    ours = [r for r in report["report"].value if r["exam"] == key]
+    assert ours and ours[0]["rmse"] < 0.6 and ours[0]["max_exposure"] <= 1.0
+
+
+def test_the_published_set_changes_what_the_api_serves(first_run: FirstRun, engine: Engine) -> None:
+    """The serving API's pool query (its contract) now yields calibrated parameters and K."""
+    from serving_api.services.item_pool import _POOL_SQL
+
+    set_id = _active_set(engine, first_run.bank)
+    with psycopg.connect(libpq_conninfo(str(engine.url.render_as_string(False)))) as conn:
+        rows = conn.execute(
+            _POOL_SQL,
+            {
+                "set_id": set_id,
+                "tenant": first_run.bank.tenant_id,
+                "exam": first_run.bank.exam_code,
+            },
+        ).fetchall()
+    a = np.array([r[7] for r in rows], dtype=float)
+    assert len(rows) == 30 and np.isfinite(a).all() and not np.allclose(a, 1.0)
+
+
+def test_republishing_an_earlier_set_rolls_back(
+    first_run: FirstRun, defs, instance, engine: Engine, settings: Settings
+) -> None:
+    bank = first_run.bank
+    first_set = _active_set(engine, bank)
+    again = _materialize(defs, instance, PSYCHOMETRICS)
+    assert again.success
+    second_set = _active_set(engine, bank)
+    assert second_set != first_set
+
+    listener = _listen(settings)
+    job = defs.resolve_job_def("republish_parameter_set_job")
+    rollback = job.execute_in_process(
+        run_config={"ops": {"republish_parameter_set": {"config": {"set_id": first_set}}}},
+        instance=instance,
+        resources=defs.resources,
+    )
+    assert rollback.success
+    assert _active_set(engine, bank) == first_set
+    assert {"tenant_id": str(bank.tenant_id), "exam_code": bank.exam_code, "set_id": first_set} in (
+        _notifications(listener)
+    )
+    listener.close()
+    with engine.connect() as c:
+        status = c.execute(
+            text("SELECT status FROM item_parameter_sets WHERE id = :s"), {"s": second_set}
+        ).scalar_one()
+    assert status == "superseded"
+
+
+def test_a_failed_check_leaves_the_previous_set_live(
+    first_run: FirstRun, defs, instance, engine: Engine
+) -> None:
+    """Anchors whose live b is off by 0.8: drift fails, publishing is blocked and refuses."""
+    bank = first_run.bank
+    live = _active_set(engine, bank)
+    with engine.begin() as c:  # well measured live items whose b drifted away from the data
+        c.execute(
+            text(
+                "UPDATE item_parameters SET b = b + 0.8, n_respondents = 1000, se_b = 0.1 "
+                "WHERE set_id = :s"
+            ),
+            {"s": live},
+        )
+    blocked = _materialize(defs, instance, PSYCHOMETRICS, raise_on_error=False)
+    drift = _check(blocked, "item_calibration", "drift")
+    assert not drift.passed
+    assert "mean |Δb|" in drift.description
+    # The blocking check stopped the rest of the run: nothing was published.
+    assert not blocked.asset_materializations_for_node("published_item_parameters")
+    assert _active_set(engine, bank) == live
+
+    # Publishing on its own (from the stored calibration) refuses the set by itself.
+    alone = _materialize(defs, instance, ["published_item_parameters"], raise_on_error=False)
+    assert not alone.success
+    assert _active_set(engine, bank) == live
+    with engine.connect() as c:
+        rejected = c.execute(
+            text(
+                "SELECT status, checks_passed, metrics -> 'checks' -> 'drift' ->> 'passed' "
+                "FROM item_parameter_sets WHERE tenant_id = :t ORDER BY id DESC LIMIT 1"
+            ),
+            {"t": bank.tenant_id},
+        ).one()
+    assert tuple(rejected) == ("rejected", False, "false")
+
+    # And a rejected set cannot be re-published.
+    job = defs.resolve_job_def("republish_parameter_set_job")
+    with engine.connect() as c:
+        rejected_id = c.execute(
+            text("SELECT max(id) FROM item_parameter_sets WHERE status = 'rejected'")
+        ).scalar_one()
+    refused = job.execute_in_process(
+        run_config={"ops": {"republish_parameter_set": {"config": {"set_id": rejected_id}}}},
+        instance=instance,
+        resources=defs.resources,
+        raise_on_error=False,
+    )
+    assert not refused.success
+    assert _active_set(engine, bank) == live
