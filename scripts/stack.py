@@ -120,6 +120,8 @@ class Postgres:
         link = LOCAL / "pg"
         if os.geteuid() != 0:
             return link
+        if link.is_symlink():  # an existing cluster stays where it was created
+            return Path(os.readlink(link))
         # initdb/pg_ctl refuse root: the cluster belongs to `postgres`, who must reach it.
         digest = hashlib.sha1(str(LOCAL).encode()).hexdigest()[:10]
         return Path(f"/var/tmp/qbank-{digest}/pg")
