@@ -28,6 +28,26 @@ api: up ## run the serving API on 127.0.0.1:$${QBANK_API_PORT:-8000} (student pa
 api-stop: ## stop the API (the relay keeps running)
 	$(PY) scripts/apps.py down api
 
+# --- data platform (Dagster, dbt) ---
+.PHONY: ui prepare materialize dbt ingest
+DAGSTER_HOME ?= $(CURDIR)/.local/dagster
+export DAGSTER_HOME
+
+prepare: ## dbt manifest (dbt parse) and DAGSTER_HOME (.local/dagster) with its dagster.yaml
+	$(PY) -m orchestration.prepare
+
+ui: up prepare ## the Dagster UI (127.0.0.1:$${QBANK_DAGSTER_PORT:-3000}) and the API side by side; `make down` stops both
+	$(PY) scripts/apps.py up api dagster
+
+materialize: up prepare ## every asset headless (same DAGSTER_HOME as the UI, which shows the run)
+	.venv/bin/dagster asset materialize -m orchestration.definitions --select 'raw_events*'
+
+dbt: ## run dbt against the configured database, e.g. make dbt ARGS="build --select fact_responses+"
+	$(PY) -m orchestration.dbt_env $(ARGS)
+
+ingest: ## load what waits in Kafka into the raw tables once, then exit
+	$(PY) -m ingestion.consumer --until-caught-up
+
 status:
 	$(PY) scripts/stack.py status
 	$(PY) scripts/apps.py status

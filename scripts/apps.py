@@ -1,11 +1,14 @@
-"""The QBank processes on top of the stack: the API and the outbox relay, with pidfiles.
+"""The QBank processes on top of the stack: the API, the outbox relay and the Dagster UI.
 
-    python scripts/apps.py up [api|relay ...]     start what is not running (default: both)
-    python scripts/apps.py down [api|relay ...]   stop what runs (default: both)
+    python scripts/apps.py up [api|relay|dagster ...]     start what is not running (default: api, relay)
+    python scripts/apps.py down [api|relay|dagster ...]   stop what runs (default: all)
     python scripts/apps.py status
 
-Pidfiles and logs live under `.local/run/`. `make up` starts the relay, `make api` the API and
-`make down` stops both before the stack, so nothing is left running.
+Pidfiles and logs live under `.local/run/`. `make up` starts the relay, `make api` the API,
+`make ui` the API and `dagster dev` side by side, and `make down` stops them all before the stack,
+so nothing is left running. Every app runs in its own session (process group) with default signal
+handlers, and `down` waits for the whole group: `dagster dev` started in the background would
+otherwise inherit ignored signals and outlive its webserver and daemon children.
 """
 
 from __future__ import annotations
@@ -32,6 +35,15 @@ def api_port() -> int:
     return int(os.environ.get("QBANK_API_PORT", "8000"))
 
 
+def dagster_port() -> int:
+    return int(os.environ.get("QBANK_DAGSTER_PORT", "3000"))
+
+
+def dagster_home() -> str:
+    # The one home of `dagster dev` and headless runs (settings.dagster_home).
+    return os.environ.get("DAGSTER_HOME") or str(ROOT / ".local" / "dagster")
+
+
 APPS = {
     "relay": lambda: [PY, "-m", "ingestion.outbox_relay"],
     "api": lambda: [
@@ -52,7 +64,38 @@ APPS = {
         "--workers",
         os.environ.get("QBANK_API_WORKERS", "2"),
     ],  # fmt: skip
+    "dagster": lambda: [
+        PY,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        "workspace.yaml",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(dagster_port()),
+    ],  # fmt: skip
 }
+PORTS = {"api": api_port, "dagster": dagster_port}
+ENV = {"dagster": lambda: {"DAGSTER_HOME": dagster_home()}}
+DEFAULT_UP = ("relay", "api")
+
+
+def default_signals() -> None:
+    """In the child before exec: handlers a background shell may have set to SIG_IGN, reset."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def log(msg: str) -> None:
@@ -87,16 +130,19 @@ def start(name: str) -> None:
     out = (RUN / f"{name}.log").open("ab")
     proc = subprocess.Popen(
         APPS[name](), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=default_signals,
+        env={**os.environ, **ENV.get(name, dict)()},
     )  # fmt: skip
     (RUN / f"{name}.pid").write_text(str(proc.pid))
-    if name == "api":
-        deadline = time.monotonic() + 30
-        while not port_open(api_port()):
+    if name in PORTS:
+        port = PORTS[name]()
+        deadline = time.monotonic() + (120 if name == "dagster" else 30)
+        while not port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"[apps] api did not start; see {RUN / 'api.log'}")
+                raise SystemExit(f"[apps] {name} did not start; see {RUN / f'{name}.log'}")
             time.sleep(0.2)
-        log(f"api on http://127.0.0.1:{api_port()}/ (docs /docs), pid {proc.pid}")
+        where = "(docs /docs)" if name == "api" else "(Dagster UI)"
+        log(f"{name} on http://127.0.0.1:{port}/ {where}, pid {proc.pid}")
     else:
         time.sleep(0.5)
         if proc.poll() is not None:
@@ -105,15 +151,19 @@ def start(name: str) -> None:
 
 
 def stop(name: str, timeout: float = 15.0) -> None:
-    pid = pid_of(name)
-    if pid:
-        log(f"stopping {name} (pid {pid})")
-        os.killpg(pid, signal.SIGTERM)  # its own session: uvicorn workers go too
+    try:
+        pgid = int((RUN / f"{name}.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        pgid = None
+    # The whole group, not only the leader: dagster dev's webserver, daemon, code servers.
+    if pgid and group_alive(pgid):
+        log(f"stopping {name} (process group {pgid})")
+        os.killpg(pgid, signal.SIGTERM)  # its own session: uvicorn workers go too
         deadline = time.monotonic() + timeout
-        while pid_of(name) and time.monotonic() < deadline:
+        while group_alive(pgid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if pid_of(name):
-            os.killpg(pid, signal.SIGKILL)
+        if group_alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
     (RUN / f"{name}.pid").unlink(missing_ok=True)
 
 
@@ -124,17 +174,17 @@ def main() -> None:
     ap.add_argument("action", choices=["up", "down", "status"])
     ap.add_argument("apps", nargs="*", choices=[*APPS, []], default=[])
     args = ap.parse_args()
-    names = args.apps or list(APPS)
     if args.action == "up":
+        names = args.apps or list(DEFAULT_UP)
         for name in names:
             start(name)
     elif args.action == "down":
-        for name in reversed(names):
+        for name in reversed(args.apps or list(APPS)):
             stop(name)
     else:
         for name in APPS:
             pid = pid_of(name)
-            print(f"{name:<6} {'running pid ' + str(pid) if pid else 'stopped'}")
+            print(f"{name:<7} {'running pid ' + str(pid) if pid else 'stopped'}")
 
 
 if __name__ == "__main__":
