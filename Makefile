@@ -4,8 +4,8 @@ PY := .venv/bin/python
 
 .PHONY: demo test install up down status migrate lint format api api-stop
 
-demo: up ## bring the stack up and migrate (the closed loop grows here)
-	@echo "QBank stack is up and migrated. See README.md."
+demo: api ## the closed loop: bank → students → Kafka → Dagster → calibrated API → students
+	$(PY) -m demo.run
 
 test: ## install what is missing, start the stack if needed, lint, run all tests
 	scripts/test.sh
