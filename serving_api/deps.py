@@ -19,13 +19,15 @@ from serving_api.runtime import Runtime
 from serving_api.security import Principal, TokenError
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /v1/auth/login")
+# Dependencies are `async def`: FastAPI would run plain functions in a thread pool (a thread hop
+# per dependency per request), and none of these block.
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.runtime.settings
 
 
@@ -34,7 +36,7 @@ async def get_session(runtime: Runtime = Depends(get_runtime)) -> AsyncIterator[
         yield session
 
 
-def current_principal(
+async def current_principal(
     request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
     if creds is None or creds.scheme.lower() != "bearer":
@@ -55,7 +57,7 @@ def require_roles(*roles: str):
         raise ValueError(f"unknown roles {unknown}")
     allowed = frozenset(roles)
 
-    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         if not principal.has_any(allowed):
             raise ApiError(403, f"this action needs the role {' or '.join(sorted(allowed))}")
         return principal

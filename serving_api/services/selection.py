@@ -102,7 +102,8 @@ def choose(
     quota_topics = tuple(sorted(int(t) for t in (st.quota or {})))
     # Scored positions still to fill, this one included (pretest slots ahead are not).
     future_pretest = sum(1 for p in st.pretest_positions if p > position)
-    theta = st.ability()[0] if st.adaptive else 0.0
+    # θ after the last answer is stored with it (EAP, recomputed by every answer).
+    theta = st.theta if st.adaptive else 0.0
     sel = select_next_item(
         selection_pool(pool, quota_topics),
         theta,

@@ -1,0 +1,422 @@
+"""Serving API benchmark: next/answer throughput against a trivial endpoint, and latency.
+
+    python -m bench.api [--items 2000] [--workers 2] [--connections 64] [--duration 15]
+                        [--students 200] [--latency-duration 30]
+
+On loopback against the local stack (PostgreSQL with fsync on, as in production), in a database
+of its own (`qbank_bench`, recreated each run) with a 2,000-item calibrated pool:
+
+1. throughput: `wrk`, zero think time, one connection per wrk thread, every request counted:
+   a trivial endpoint (`GET /health`, same app, same middlewares) and a 50/50 mix of
+   `GET /v1/quizzes/{id}/next` and `POST /v1/quizzes/{id}/answers` (each connection alternates
+   them over its own quizzes of 120 questions), same server, same settings, same run;
+2. latency: 200 concurrent students with 1 s think time between requests; p50/p99 of `next`.
+
+Prints a table, then a last line of key=value figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from qbank import migrations
+from qbank.passwords import hash_password
+from qbank.settings import Settings, normalise_pg_url
+from serving_api.security import issue_token
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "qbank_bench"
+EXAM = "BENCH-1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def recreate_database(base: Settings) -> str:
+    url = make_url(normalise_pg_url(base.database_url))
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{DB}"'))
+    admin.dispose()
+    out = url.set(database=DB).render_as_string(hide_password=False)
+    migrations.upgrade(out)
+    return out
+
+
+def build_bank(db_url: str, n_items: int, n_students: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """Tenant, students, 20 topics, `n_items` published 4-option items and an active set."""
+    eng = create_engine(db_url)
+    pw = hash_password("bench-password")
+    with eng.begin() as c:
+        tenant = c.execute(
+            text(
+                "INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), 'bench', 'Bench') RETURNING id"
+            )
+        ).scalar_one()
+        author = c.execute(
+            text(
+                "INSERT INTO users (id, tenant_id, email, display_name, password_hash, roles) "
+                "VALUES (gen_random_uuid(), :t, 'author@bench.example', 'Author', :p, ARRAY['author','publisher']) RETURNING id"
+            ),
+            {"t": tenant, "p": pw},
+        ).scalar_one()
+        c.execute(
+            text(
+                "INSERT INTO users (id, tenant_id, email, display_name, password_hash, roles) "
+                "SELECT gen_random_uuid(), :t, 's' || g || '@bench.example', 'Student ' || g, :p, "
+                "ARRAY['student'] FROM generate_series(1, :n) g"
+            ),
+            {"t": tenant, "p": pw, "n": n_students},
+        )
+        students = [
+            r[0]
+            for r in c.execute(
+                text("SELECT id FROM users WHERE 'student' = ANY(roles) ORDER BY email")
+            )
+        ]
+        topics = []
+        for k in range(20):
+            tid = c.execute(
+                text("SELECT nextval(pg_get_serial_sequence('topics','id'))")
+            ).scalar_one()
+            c.execute(
+                text(
+                    "INSERT INTO topics (id, tenant_id, name, path) VALUES (:i, :t, :n, CAST(:p AS ltree))"
+                ),
+                {"i": tid, "t": tenant, "n": f"Topic {k + 1}", "p": f"t{tid}"},
+            )
+            topics.append(tid)
+        c.execute(
+            text(
+                "INSERT INTO questions (tenant_id, created_by, external_ref) "
+                "SELECT :t, :u, 'B-' || g FROM generate_series(1, :n) g"
+            ),
+            {"t": tenant, "u": author, "n": n_items},
+        )
+        c.execute(
+            text(
+                "INSERT INTO question_versions (question_id, tenant_id, version, state, stem_md, lead_in, "
+                "rationale_md, correct_label, difficulty_label, topic_id, created_by) "
+                "SELECT q.id, :t, 1, 'published', 'A **bench** stem number ' || q.id, 'Which one?', "
+                "'Because of *reasons*.', chr(65 + (q.id % 4)::int), (ARRAY['easy','medium','hard'])[1 + q.id % 3], "
+                "(:topics)[1 + q.id % 20], :u FROM questions q WHERE q.tenant_id = :t"
+            ),
+            {"t": tenant, "u": author, "topics": topics},
+        )
+        c.execute(
+            text(
+                "INSERT INTO question_options (question_version_id, label, text_md) "
+                "SELECT v.id, l, 'Option ' || l FROM question_versions v, unnest(ARRAY['A','B','C','D']) l "
+                "WHERE v.tenant_id = :t"
+            ),
+            {"t": tenant},
+        )
+        c.execute(
+            text(
+                "INSERT INTO question_publications (tenant_id, question_id, question_version_id, exam_code, published_by) "
+                "SELECT :t, v.question_id, v.id, :e, :u FROM question_versions v WHERE v.tenant_id = :t"
+            ),
+            {"t": tenant, "e": EXAM, "u": author},
+        )
+        set_id = c.execute(
+            text(
+                "INSERT INTO item_parameter_sets (tenant_id, exam_code, status, created_by_run, checks_passed, "
+                "activated_at) VALUES (:t, :e, 'active', 'bench', true, now()) RETURNING id"
+            ),
+            {"t": tenant, "e": EXAM},
+        ).scalar_one()
+        c.execute(
+            text(
+                "INSERT INTO item_parameters (set_id, question_version_id, question_id, version, a, b, c, k, n_respondents) "
+                "SELECT :s, v.id, v.question_id, 1, 0.7 + random() * 1.3, "
+                "(random() + random() + random() + random() - 2) * 1.7, 0.1 + random() * 0.15, 1, 1000 "
+                "FROM question_versions v WHERE v.tenant_id = :t"
+            ),
+            {"s": set_id, "t": tenant},
+        )
+    eng.dispose()
+    return tenant, students
+
+
+def start_server(db_url: str, port: int, workers: int, log: Path) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "REDIS_NAMESPACE": f"qbank_bench_{uuid.uuid4().hex[:6]}",
+        "QBANK_ENV": "test",
+        "MAX_DAILY_EXPOSURES": "100000",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "serving_api.main:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+        ],  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server did not start; see {log}")
+
+
+def tokens(settings: Settings, tenant: uuid.UUID, students: list[uuid.UUID]) -> list[str]:
+    return [issue_token(settings, s, tenant, ["student"])[0] for s in students]
+
+
+def create_quizzes(
+    base: str, toks: list[str], per_student: int, adaptive: bool = True
+) -> list[list[str]]:
+    out = []
+    with httpx.Client(base_url=base, timeout=30) as c:
+        for tok in toks:
+            ids = []
+            for _ in range(per_student):
+                r = c.post(
+                    "/v1/quizzes",
+                    json={
+                        "mode": "tutor",
+                        "adaptive": adaptive,
+                        "exam_code": EXAM,
+                        "num_questions": 120,
+                    },
+                    headers={"Authorization": f"Bearer {tok}"},
+                )
+                r.raise_for_status()
+                ids.append(r.json()["id"])
+            out.append(ids)
+    return out
+
+
+WRK_MIX = """
+local quizzes = {QUIZZES}
+local tokens = {TOKENS}
+local n = 0
+local id = 1
+local turn = 0
+local q = 1
+function setup(thread)
+  n = n + 1
+  thread:set("id", n)
+end
+function init(args)
+  id = tonumber(wrk.thread:get("id"))
+end
+function request()
+  local my = quizzes[id]
+  local hdr = {{["Authorization"] = "Bearer " .. tokens[id], ["Content-Type"] = "application/json"}}
+  -- (one table: the doubled braces are Python escaping)
+  local path
+  if turn % 2 == 0 then
+    path = "/v1/quizzes/" .. my[q] .. "/next"
+    turn = turn + 1
+    return wrk.format("GET", path, hdr)
+  end
+  path = "/v1/quizzes/" .. my[q] .. "/answers"
+  turn = turn + 1
+  if turn >= 240 then turn = 0; q = q + 1 end
+  return wrk.format("POST", path, hdr, '{{"selected":"B","time_taken_ms":900}}')
+end
+"""
+
+
+def lua_table(rows) -> str:
+    if isinstance(rows, list):
+        return "{" + ",".join(lua_table(r) for r in rows) + "}"
+    return f'"{rows}"'
+
+
+def run_wrk(url: str, connections: int, duration: int, script: Path | None = None) -> dict:
+    cmd = ["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{duration}s", "--latency"]
+    if script:
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "requests": total, "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(1) if errors else "none", "raw": out}  # fmt: skip
+
+
+async def latency_run(base: str, toks: list[str], quizzes: list[str], duration: float) -> dict:
+    """Each student: next, think 1 s, answer, think 1 s, ... for `duration` seconds."""
+    next_ms: list[float] = []
+    answer_ms: list[float] = []
+    errors: list[str] = []
+    stop_at = time.monotonic() + duration
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    async def student(i: int, tok: str, quiz: str) -> None:
+        await asyncio.sleep(i * 1.0 / len(toks))  # arrivals spread over the first second
+        h = {"Authorization": f"Bearer {tok}"}
+        async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as c:
+            while time.monotonic() < stop_at:
+                t0 = time.perf_counter()
+                r = await c.get(f"/v1/quizzes/{quiz}/next", headers=h)
+                next_ms.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 200 or r.json()["status"] != "active":
+                    errors.append(f"next {r.status_code} {r.text[:100]}")
+                    return
+                await asyncio.sleep(1.0)
+                t0 = time.perf_counter()
+                r = await c.post(f"/v1/quizzes/{quiz}/answers", json={"selected": "C"}, headers=h)
+                answer_ms.append((time.perf_counter() - t0) * 1000)
+                if r.status_code != 200:
+                    errors.append(f"answer {r.status_code} {r.text[:100]}")
+                    return
+                await asyncio.sleep(1.0)
+
+    async def guarded(i: int, tok: str, quiz: str) -> None:
+        try:
+            await student(i, tok, quiz)
+        except httpx.HTTPError as exc:  # counted, never hidden
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    await asyncio.gather(
+        *(guarded(i, t, q) for i, (t, q) in enumerate(zip(toks, quizzes, strict=True)))
+    )
+
+    def pct(xs, p):
+        return statistics.quantiles(xs, n=1000)[int(p * 10) - 1] if len(xs) > 10 else float("nan")
+
+    return {
+        "next_n": len(next_ms), "answer_n": len(answer_ms), "errors": errors,
+        "next_p50": statistics.median(next_ms), "next_p99": pct(next_ms, 99),
+        "answer_p50": statistics.median(answer_ms), "answer_p99": pct(answer_ms, 99),
+    }  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--items", type=int, default=2000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--duration", type=int, default=15)
+    ap.add_argument("--students", type=int, default=200)
+    ap.add_argument("--latency-duration", type=float, default=30.0)
+    args = ap.parse_args()
+
+    base_settings = Settings()
+    print(f"[bench] database {DB}: migrating and loading {args.items} items", flush=True)
+    db_url = recreate_database(base_settings)
+    n_students = args.connections + args.students
+    tenant, students = build_bank(db_url, args.items, n_students)
+    settings = base_settings.model_copy(update={"database_url": db_url})
+    port = free_port()
+    log = Path(tempfile.gettempdir()) / "qbank-bench-api.log"
+    server = start_server(db_url, port, args.workers, log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        toks = tokens(settings, tenant, students)
+        wrk_toks = toks[: args.connections]
+        lat_toks = toks[args.connections :]
+        # Enough quizzes of 120 questions for every wrk connection at zero think time.
+        per_conn = 4 + args.duration // 6
+        print(f"[bench] creating {per_conn * len(wrk_toks) + len(lat_toks)} quizzes", flush=True)
+        wrk_quizzes = create_quizzes(base, wrk_toks, per_conn)
+        lat_quizzes = [q[0] for q in create_quizzes(base, lat_toks, 1)]
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+            template = WRK_MIX.replace("{{", "{").replace("}}", "}")
+            f.write(
+                template.replace("{QUIZZES}", lua_table(wrk_quizzes)).replace(
+                    "{TOKENS}", lua_table(wrk_toks)
+                )
+            )
+            script = Path(f.name)
+        print("[bench] warm-up", flush=True)
+        run_wrk(base + "/health", args.connections, 3)
+        print(
+            f"[bench] trivial endpoint: wrk {args.connections} connections, {args.duration}s",
+            flush=True,
+        )
+        trivial = run_wrk(base + "/health", args.connections, args.duration)
+        print(
+            f"[bench] next/answer 50/50: wrk {args.connections} connections, {args.duration}s",
+            flush=True,
+        )
+        mix = run_wrk(base, args.connections, args.duration, script)
+        print(
+            f"[bench] latency: {len(lat_toks)} students, 1 s think time, {args.latency_duration:.0f}s",
+            flush=True,
+        )
+        lat = asyncio.run(latency_run(base, lat_toks, lat_quizzes, args.latency_duration))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    ratio = mix["rps"] / trivial["rps"]
+    print()
+    print(f"{'measure':<44}{'value':>14}")
+    print("-" * 58)
+    rows = [
+        ("trivial GET /health requests/s", f"{trivial['rps']:.0f}"),
+        ("next/answer 50/50 requests/s", f"{mix['rps']:.0f}"),
+        ("ratio (ours / trivial)", f"{ratio:.1%}"),
+        ("mix requests (non-2xx)", f"{mix['requests']} ({mix['non2xx']})"),
+        ("trivial requests (non-2xx)", f"{trivial['requests']} ({trivial['non2xx']})"),
+        (f"latency run: next requests ({len(lat_toks)} students)", str(lat["next_n"])),
+        ("next p50 / p99 ms", f"{lat['next_p50']:.1f} / {lat['next_p99']:.1f}"),
+        ("answer p50 / p99 ms", f"{lat['answer_p50']:.1f} / {lat['answer_p99']:.1f}"),
+        ("latency run errors", str(len(lat["errors"]))),
+    ]
+    for k, v in rows:
+        print(f"{k:<44}{v:>14}")
+    if lat["errors"]:
+        print("first errors:", lat["errors"][:3])
+    print(
+        f"trivial_rps={trivial['rps']:.0f} mix_rps={mix['rps']:.0f} ratio={ratio:.3f} "
+        f"mix_non2xx={mix['non2xx']} next_p50_ms={lat['next_p50']:.2f} next_p99_ms={lat['next_p99']:.2f} "
+        f"answer_p99_ms={lat['answer_p99']:.2f} latency_errors={len(lat['errors'])} items={args.items} "
+        f"workers={args.workers} connections={args.connections}"
+    )
+
+
+if __name__ == "__main__":
+    main()
