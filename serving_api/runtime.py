@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import orjson
@@ -79,7 +80,14 @@ class Runtime:
         self.listener.start()
 
     async def close(self) -> None:
-        await self.listener.stop()
-        await self.pg.close()
-        await self.engine.dispose()
-        await self.redis.aclose()
+        # Each step is bounded: a dependency that hangs must not keep the process from exiting.
+        for name, step in (
+            ("listener", self.listener.stop),
+            ("pg pool", lambda: self.pg.close(timeout=3)),
+            ("orm engine", self.engine.dispose),
+            ("redis", self.redis.aclose),
+        ):
+            try:
+                await asyncio.wait_for(step(), timeout=5)
+            except Exception as exc:  # TimeoutError included: log and go on closing the rest
+                log.warning("shutdown step failed", extra={"step": name, "error": repr(exc)})

@@ -46,8 +46,8 @@ class PoolInvalidationListener:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout=3)
 
     async def _run(self) -> None:
         delay = 0.5

@@ -8,13 +8,14 @@ import sys
 import time
 import uuid
 
+import httpx
 import jwt
 import orjson
 import pytest
 from fastapi.routing import APIRoute
 
 from qbank.settings import DEV_SECRET, Settings
-from tests.serving_api.conftest import ROOT
+from tests.serving_api.conftest import ROOT, start_server, stop_server
 from tests.serving_api.helpers import answer, fresh_exam, next_item, start
 
 ROLES = ("admin", "author", "publisher", "student")
@@ -221,22 +222,17 @@ def test_mock_login_absent_outside_dev(client, world):
     """Seed defect 9: mock-login does not exist in test/prod; in dev it only logs in real users."""
     r = client.post("/v1/auth/mock-login", json={"email": world.a.admin.email})
     assert r.status_code == 404
-    from fastapi.testclient import TestClient
-
-    from serving_api.main import create_app
-
-    with TestClient(create_app(Settings(qbank_env="dev"))) as dev:
-        r = dev.post("/v1/auth/mock-login", json={"email": world.a.student.email})
-        assert r.status_code == 200 and r.json()["user"]["roles"] == ["student"]
-        r = dev.post("/v1/auth/mock-login", json={"user_id": "x", "roles": ["admin"]})
-        assert r.status_code == 422  # no minting of arbitrary roles
-        r = dev.post("/v1/auth/mock-login", json={"email": f"{uuid.uuid4().hex}@nowhere.example"})
-        assert r.status_code == 404
-    with TestClient(create_app(Settings(qbank_env="test"))) as test_app:
-        assert (
-            test_app.post("/v1/auth/mock-login", json={"email": world.a.student.email}).status_code
-            == 404
-        )
+    dev = start_server("dev", {"QBANK_ENV": "dev"})
+    try:
+        with httpx.Client(base_url=dev.url) as c:
+            r = c.post("/v1/auth/mock-login", json={"email": world.a.student.email})
+            assert r.status_code == 200 and r.json()["user"]["roles"] == ["student"]
+            r = c.post("/v1/auth/mock-login", json={"user_id": "x", "roles": ["admin"]})
+            assert r.status_code == 422  # no minting of arbitrary roles
+            r = c.post("/v1/auth/mock-login", json={"email": f"{uuid.uuid4().hex}@nowhere.example"})
+            assert r.status_code == 404
+    finally:
+        stop_server(dev)
 
 
 @pytest.mark.parametrize("secret", [DEV_SECRET, "short-secret"])
