@@ -458,3 +458,59 @@ def test_expired_exam_is_sealed(client, world, engine):
     assert r.status_code == 409 and "ran out" in r.json()["detail"]
     report = client.get(f"/v1/quizzes/{quiz['id']}/report", headers=s.headers).json()
     assert report["status"] == "expired" and report["raw_score"] == 0
+
+
+def test_concurrent_requests_on_one_quiz_serve_once_and_answer_once(
+    world, engine, api, settings, redis_client
+):
+    """Racing `next` calls get the same item (one row, one exposure); racing answers: one wins."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import httpx
+
+    exam, qids = fresh_exam(engine, world, per_topic=3)
+    s = world.a.student2
+
+    async def race():
+        async with httpx.AsyncClient(base_url=api.url, timeout=20) as c:
+            r = await c.post(
+                "/v1/quizzes", json={"exam_code": exam, "num_questions": 3}, headers=s.headers
+            )
+            quiz = r.json()["id"]
+            nexts = await asyncio.gather(
+                *(c.get(f"/v1/quizzes/{quiz}/next", headers=s.headers) for _ in range(8))
+            )
+            answers = await asyncio.gather(
+                *(
+                    c.post(f"/v1/quizzes/{quiz}/answers", json={"selected": "B"}, headers=s.headers)
+                    for _ in range(6)
+                )
+            )
+            return quiz, nexts, answers
+
+    quiz, nexts, answers = asyncio.run(race())
+    assert all(r.status_code == 200 for r in nexts), [r.text for r in nexts]
+    assert len({r.json()["item"]["question_id"] for r in nexts}) == 1
+    assert sorted(r.status_code for r in answers) == [200] + [409] * 5
+    with engine.connect() as c:
+        assert (
+            c.execute(
+                text("SELECT count(*) FROM quiz_items WHERE quiz_id = :q"), {"q": quiz}
+            ).scalar()
+            == 1
+        )
+        assert (
+            c.execute(
+                text("SELECT count(*) FROM user_responses WHERE quiz_id = :q"), {"q": quiz}
+            ).scalar()
+            == 1
+        )
+    served = nexts[0].json()["item"]["question_id"]
+    day = datetime.now(UTC).strftime("%Y%m%d")
+    assert (
+        int(redis_client.get(f"{settings.redis_namespace}:exposure:{day}:{world.a.id}:{served}"))
+        == 1
+    )
+    types = [t for t, _ in events_of(engine, quiz)]
+    assert types == ["quiz_started", "question_served", "answer_submitted"]
