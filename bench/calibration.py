@@ -155,7 +155,8 @@ def main(argv=None) -> None:
         rows += run_design("sparse", seeds, 4000, 50, 25, engines)
     if "speed" in designs:
         rows += run_design("speed", [1], args.speed_persons, 300, 60, engines)
-    print_table("calibration: ours vs mirt vs girth", rows)
+    if rows:
+        print_table("calibration: ours vs mirt vs girth", rows)
     by = {(r["design"], r["engine"]): r for r in rows}
     for (design, eng), r in by.items():
         for key in ("rmse_a", "rmse_b", "rmse_c"):
