@@ -3,9 +3,10 @@
 A batch is validated against the event contract (`ingestion.events.parse_event`) in Python, then
 written in one PostgreSQL transaction:
 
-1. valid events are COPY'd into a session temp table and moved into `raw.events` with
-   `INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING` (a relay that published an event twice,
-   or a batch read again after a crash, lands once);
+1. valid events are COPY'd into `raw.events`, idempotent on event_id: straight in when every
+   event is new (the common case, as fast as a plain COPY), else — a relay that published an event
+   twice, a duplicate inside the batch — through a session temp table and
+   `INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING`, so each event lands once;
 2. invalid messages go to `raw.dead_letters` byte for byte with topic, partition, offset and reason;
 3. the next offset of every partition in the batch is stored in `raw.ingestion_offsets`.
 
@@ -20,11 +21,11 @@ transaction) becomes visible in increasing order: the incremental dbt models can
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+import orjson
 import psycopg
 from sqlalchemy.engine import make_url
 
@@ -33,12 +34,12 @@ from ingestion.events import EventEnvelope, InvalidEvent, parse_event
 # pg_advisory_xact_lock key shared by every loader of raw.events ("qbank raw" in ASCII).
 RAW_LOAD_LOCK = 0x7162616E6B726177 & 0x7FFFFFFFFFFFFFFF
 
-ENVELOPE_FIELDS = frozenset(EventEnvelope.model_fields)
-_COPY_COLUMNS = (
+ENVELOPE_FIELDS = tuple(EventEnvelope.model_fields)
+_COLUMNS = (
     "event_id, event_type, schema_version, occurred_at, tenant_id, user_id, quiz_id, payload, "
     "source_topic, source_partition, source_offset"
 )
-# Session-local staging table for COPY; emptied by every commit.
+# Session-local staging table for the duplicate path; emptied by every commit.
 _STAGE_DDL = (
     "CREATE TEMP TABLE IF NOT EXISTS raw_events_stage ("
     "event_id uuid NOT NULL, event_type text NOT NULL, schema_version integer NOT NULL, "
@@ -48,6 +49,13 @@ _STAGE_DDL = (
     ") ON COMMIT DELETE ROWS"
 )
 _STAGE_TABLE = "pg_temp.raw_events_stage"
+_COPY_DIRECT = f"COPY raw.events ({_COLUMNS}) FROM STDIN"
+_COPY_STAGE = f"COPY {_STAGE_TABLE} ({_COLUMNS}) FROM STDIN"
+# Stage rows are in Kafka order: the first copy of an event_id wins, later ones are skipped.
+_INSERT_NEW = (
+    f"INSERT INTO raw.events ({_COLUMNS}) SELECT {_COLUMNS} FROM {_STAGE_TABLE} "
+    "ON CONFLICT (event_id) DO NOTHING"
+)
 
 
 class KafkaMessage(Protocol):
@@ -60,8 +68,9 @@ class KafkaMessage(Protocol):
     value: bytes | None
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
+    """A message reduced to what the loader needs (cheap to pickle to a validator process)."""
+
     topic: str
     partition: int
     offset: int
@@ -83,9 +92,8 @@ class DeadLetterRow:
 class PreparedBatch:
     """A validated batch: COPY text of the valid rows, the dead letters and the next offsets."""
 
-    copy_data: bytearray = field(default_factory=bytearray)
+    copy_data: bytes = b""
     valid: int = 0
-    in_batch_duplicates: int = 0
     dead_letters: list[DeadLetterRow] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     messages: int = 0
@@ -100,22 +108,24 @@ class BatchResult:
     next_offsets: dict[tuple[str, int], int]
 
 
-def _copy_escape(text: str) -> str:
-    # COPY text format: backslash is the escape character; JSON from pydantic never holds a raw
-    # tab or newline (they are escaped inside strings), so doubling backslashes is enough.
-    return text.replace("\\", "\\\\")
+_ENVELOPE = frozenset(ENVELOPE_FIELDS)
+_ROW = "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n"
 
 
 def prepare_batch(messages: Iterable[KafkaMessage]) -> PreparedBatch:
-    """Validate each message and build the COPY payload; pure (no I/O)."""
+    """Validate each message against the contract and build the COPY payload; pure (no I/O).
+
+    A valid event's row is built from pydantic's JSON form of the validated model (canonical UUIDs,
+    UTC timestamps), so the database never sees a form the contract did not accept.
+    """
     batch = PreparedBatch()
-    seen: set[uuid.UUID] = set()
     rows: list[str] = []
+    next_offsets = batch.next_offsets
     for msg in messages:
         batch.messages += 1
         tp = (msg.topic, msg.partition)
-        if msg.offset + 1 > batch.next_offsets.get(tp, -1):
-            batch.next_offsets[tp] = msg.offset + 1
+        if msg.offset >= next_offsets.get(tp, -1):
+            next_offsets[tp] = msg.offset + 1
         try:
             if msg.value is None:
                 raise InvalidEvent("empty message (no value)")
@@ -125,19 +135,27 @@ def prepare_batch(messages: Iterable[KafkaMessage]) -> PreparedBatch:
                 DeadLetterRow(msg.topic, msg.partition, msg.offset, msg.key, msg.value, exc.reason)
             )
             continue
-        if event.event_id in seen:
-            batch.in_batch_duplicates += 1
-            continue
-        seen.add(event.event_id)
-        payload = event.__pydantic_serializer__.to_json(event, exclude=ENVELOPE_FIELDS).decode()
+        doc = event.__pydantic_serializer__.to_python(event, mode="json")
+        payload = orjson.dumps({k: v for k, v in doc.items() if k not in _ENVELOPE})
         rows.append(
-            f"{event.event_id}\t{event.event_type}\t{event.schema_version}\t"
-            f"{event.occurred_at.isoformat()}\t{event.tenant_id}\t{event.user_id}\t"
-            f"{event.quiz_id}\t{_copy_escape(payload)}\t{_copy_escape(msg.topic)}\t"
-            f"{msg.partition}\t{msg.offset}\n"
+            _ROW
+            % (
+                doc["event_id"],
+                doc["event_type"],
+                doc["schema_version"],
+                doc["occurred_at"],
+                doc["tenant_id"],
+                doc["user_id"],
+                doc["quiz_id"],
+                # COPY text format: backslash escapes; JSON holds no raw tab or newline.
+                payload.decode().replace("\\", "\\\\"),
+                msg.topic,
+                msg.partition,
+                msg.offset,
+            )
         )
     batch.valid = len(rows)
-    batch.copy_data = bytearray("".join(rows).encode())
+    batch.copy_data = "".join(rows).encode()
     return batch
 
 
@@ -190,15 +208,8 @@ class RawLoader:
         with self.conn.transaction():
             cur = self.conn.cursor()
             if batch.valid:
-                with cur.copy(f"COPY {_STAGE_TABLE} ({_COPY_COLUMNS}) FROM STDIN") as copy:
-                    copy.write(batch.copy_data)
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (RAW_LOAD_LOCK,))
-                cur.execute(
-                    f"INSERT INTO raw.events ({_COPY_COLUMNS}) "
-                    f"SELECT {_COPY_COLUMNS} FROM {_STAGE_TABLE} "
-                    "ON CONFLICT (event_id) DO NOTHING"
-                )
-                loaded = cur.rowcount
+                loaded = self._insert_events(cur, batch)
             if batch.dead_letters:
                 cur.executemany(
                     'INSERT INTO raw.dead_letters (topic, partition, "offset", key, value, reason) '
@@ -214,10 +225,25 @@ class RawLoader:
         return BatchResult(
             messages=batch.messages,
             loaded=loaded,
-            duplicates=batch.in_batch_duplicates + (batch.valid - loaded),
+            duplicates=batch.valid - loaded,
             dead_lettered=len(batch.dead_letters),
             next_offsets=dict(batch.next_offsets),
         )
+
+    def _insert_events(self, cur: psycopg.Cursor, batch: PreparedBatch) -> int:
+        """COPY straight into raw.events (every event new: the common case, as fast as a plain
+        COPY); if an event_id is already there or twice in the batch, the COPY fails as a whole
+        (savepoint) and the batch goes through the stage table with ON CONFLICT DO NOTHING."""
+        try:
+            with self.conn.transaction(), cur.copy(_COPY_DIRECT) as copy:
+                copy.write(batch.copy_data)
+            return batch.valid
+        except psycopg.errors.UniqueViolation:
+            pass
+        with cur.copy(_COPY_STAGE) as copy:
+            copy.write(batch.copy_data)
+        cur.execute(_INSERT_NEW)
+        return cur.rowcount
 
     def _store_offsets(self, cur: psycopg.Cursor, next_offsets: dict[tuple[str, int], int]) -> None:
         # GREATEST: a slower parallel reader of the same partition never moves the offset back.
