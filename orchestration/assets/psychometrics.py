@@ -212,7 +212,7 @@ def published_item_parameters(
             pair,
             exposure.k,
             checks,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             extra_metrics={
                 "r_max": exposure.r_max,
                 "max_exposure": exposure.max_exposure_by_iteration[-1]
