@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,7 +79,20 @@ APPS = {
     ],  # fmt: skip
 }
 PORTS = {"api": api_port, "dagster": dagster_port}
-ENV = {"dagster": lambda: {"DAGSTER_HOME": dagster_home()}}
+
+
+def prometheus_dir() -> str:
+    """A fresh directory where the API's workers share their Prometheus metrics."""
+    path = RUN / "prometheus"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return str(path)
+
+
+ENV = {
+    "dagster": lambda: {"DAGSTER_HOME": dagster_home()},
+    "api": lambda: {"PROMETHEUS_MULTIPROC_DIR": prometheus_dir()},
+}
 DEFAULT_UP = ("relay", "api")
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 REQUEST_LATENCY = Histogram(
     "qbank_http_request_duration_seconds",
@@ -43,7 +52,23 @@ PARAMETER_SET_NOTIFICATIONS = Counter(
 REDIS_ERRORS = Counter(
     "qbank_redis_errors_total", "Redis calls that failed (the daily cap was not enforced)."
 )
-OUTBOX_BACKLOG = Gauge("qbank_outbox_backlog", "Events in the outbox not yet relayed to Kafka.")
-OUTBOX_OLDEST_SECONDS = Gauge(
-    "qbank_outbox_oldest_pending_seconds", "Age of the oldest event not yet relayed."
+# With several workers (PROMETHEUS_MULTIPROC_DIR set), the freshest reading wins.
+OUTBOX_BACKLOG = Gauge(
+    "qbank_outbox_backlog",
+    "Events in the outbox not yet relayed to Kafka.",
+    multiprocess_mode="mostrecent",
 )
+OUTBOX_OLDEST_SECONDS = Gauge(
+    "qbank_outbox_oldest_pending_seconds",
+    "Age of the oldest event not yet relayed.",
+    multiprocess_mode="mostrecent",
+)
+
+
+def exposition() -> bytes:
+    """The metrics of this process, or of every worker when PROMETHEUS_MULTIPROC_DIR is set."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()

@@ -6,10 +6,10 @@ import asyncio
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from serving_api.deps import get_runtime
-from serving_api.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS
+from serving_api.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_SECONDS, exposition
 from serving_api.runtime import Runtime
 
 router = APIRouter(tags=["operations"])
@@ -57,4 +57,4 @@ async def metrics(rt: Runtime = Depends(get_runtime)) -> Response:
         OUTBOX_OLDEST_SECONDS.set(float(age))
     except Exception:
         pass  # the database is away: the gauges keep their last value, /ready says why
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(exposition(), media_type=CONTENT_TYPE_LATEST)
