@@ -7,6 +7,7 @@ publishes a set, rollback adds and swaps sets, and the failed-check test tampers
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from bench.synthetic import SynthBank, as_messages, create_bank, produce, quiz_e
 from ingestion.raw_loader import libpq_conninfo
 from orchestration.assets.dbt import content_tables
 from orchestration.definitions import ASSETS
+from orchestration.publishing import activate_set
 from qbank.models import PARAMETER_SET_CHANNEL
 from qbank.settings import Settings
 from tests.orchestration.conftest import FAST_CONFIG
@@ -191,24 +193,6 @@ def test_events_flow_once_through_marts_into_a_published_set(
     assert ours and ours[0]["rmse"] < 0.6 and ours[0]["max_exposure"] <= 1.0
 
 
-def test_the_published_set_changes_what_the_api_serves(first_run: FirstRun, engine: Engine) -> None:
-    """The serving API's pool query (its contract) now yields calibrated parameters and K."""
-    from serving_api.services.item_pool import _POOL_SQL
-
-    set_id = _active_set(engine, first_run.bank)
-    with psycopg.connect(libpq_conninfo(str(engine.url.render_as_string(False)))) as conn:
-        rows = conn.execute(
-            _POOL_SQL,
-            {
-                "set_id": set_id,
-                "tenant": first_run.bank.tenant_id,
-                "exam": first_run.bank.exam_code,
-            },
-        ).fetchall()
-    a = np.array([r[7] for r in rows], dtype=float)
-    assert len(rows) == 30 and np.isfinite(a).all() and not np.allclose(a, 1.0)
-
-
 def test_republishing_an_earlier_set_rolls_back(
     first_run: FirstRun, defs, instance, engine: Engine, settings: Settings
 ) -> None:
@@ -237,6 +221,62 @@ def test_republishing_an_earlier_set_rolls_back(
             text("SELECT status FROM item_parameter_sets WHERE id = :s"), {"s": second_set}
         ).scalar_one()
     assert status == "superseded"
+
+
+def test_the_api_picks_up_a_newly_activated_set_without_restart(
+    first_run: FirstRun, engine: Engine, settings: Settings
+) -> None:
+    """The serving API's own pool cache and NOTIFY listener: a set activated by the pipeline
+    replaces the parameters the API serves, with no restart."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from serving_api.services.item_pool import ItemPoolCache
+    from serving_api.services.notify import PoolInvalidationListener
+
+    bank = first_run.bank
+    live = _active_set(engine, bank)
+    with engine.connect() as c:
+        other = c.execute(
+            text(
+                "SELECT max(id) FROM item_parameter_sets WHERE tenant_id = :t "
+                "AND status = 'superseded' AND checks_passed"
+            ),
+            {"t": bank.tenant_id},
+        ).scalar_one()
+        params = {
+            set_id: pd.read_sql(
+                text("SELECT question_version_id, a, k FROM item_parameters WHERE set_id = :s"),
+                c,
+                params={"s": set_id},
+            ).set_index("question_version_id")
+            for set_id in (live, other)
+        }
+    conninfo = libpq_conninfo(settings.database_url)
+
+    async def scenario():
+        async with AsyncConnectionPool(conninfo, min_size=1, max_size=2, open=False) as pg:
+            cache = ItemPoolCache(pg)
+            listener = PoolInvalidationListener(conninfo, cache)
+            listener.start()
+            await asyncio.wait_for(listener.connected.wait(), 10)
+            before = await cache.get(bank.tenant_id, bank.exam_code)
+            await asyncio.to_thread(activate_set, engine, other)
+            after = before
+            for _ in range(100):
+                after = await cache.get(bank.tenant_id, bank.exam_code)
+                if after.parameter_set_id != before.parameter_set_id:
+                    break
+                await asyncio.sleep(0.05)
+            await listener.stop()
+            return before, after
+
+    before, after = asyncio.run(scenario())
+    assert (before.parameter_set_id, after.parameter_set_id) == (live, other)
+    for pool, set_id in ((before, live), (after, other)):
+        assert pool.calibrated.all() and pool.size == len(bank.items)
+        expected = params[set_id].loc[pool.version_ids]
+        assert np.allclose(pool.a, expected["a"]) and np.allclose(pool.k, expected["k"])
+    assert activate_set(engine, live).status == "active"  # put the first set back
 
 
 def test_a_failed_check_leaves_the_previous_set_live(
