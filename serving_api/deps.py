@@ -7,6 +7,7 @@ tenant of every query comes from the verified token, never from the request.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -44,10 +45,19 @@ async def current_principal(
             401,
             "missing bearer token: send 'Authorization: Bearer <token>' from POST /v1/auth/login",
         )
+    runtime: Runtime = request.app.state.runtime
     try:
-        return request.app.state.runtime.verifier.verify(creds.credentials)
+        principal = runtime.verifier.verify(creds.credentials)
     except TokenError as exc:
         raise ApiError(401, str(exc)) from None
+    # The account as stored now (cached a minute): a disabled or demoted user loses access
+    # without waiting for the token to expire.
+    roles = await runtime.accounts.current_roles(principal.user_id, principal.tenant_id)
+    if roles is None:
+        raise ApiError(401, "this account is disabled or no longer exists")
+    if roles != principal.roles:
+        principal = replace(principal, roles=principal.roles & roles)
+    return principal
 
 
 def require_roles(*roles: str):

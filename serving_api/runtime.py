@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from qbank.db import make_async_engine, make_async_sessionmaker
 from qbank.settings import Settings
 from serving_api.config import ApiOptions
-from serving_api.security import TokenVerifier
+from serving_api.security import AccountCache, TokenVerifier
 from serving_api.services.content import ContentCache
 from serving_api.services.exposure import ExposureCounter
 from serving_api.services.item_pool import ItemPoolCache
@@ -64,6 +64,7 @@ class Runtime:
             settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
         )
         self.verifier = TokenVerifier(settings)
+        self.accounts = AccountCache(self.pg)
         self.pools = ItemPoolCache(self.pg, options.pool_max_age_s)
         self.contents = ContentCache()
         self.exposure = ExposureCounter(

@@ -108,3 +108,33 @@ class TokenVerifier:
         ):
             raise TokenError(f"token 'roles' must be a non-empty list of {', '.join(ROLES)}")
         return Principal(user_id, tenant_id, frozenset(roles), int(claims["exp"]))
+
+
+class AccountCache:
+    """Whether an account is active, and its roles, as stored: re-read at most once a minute."""
+
+    SQL = "SELECT roles FROM users WHERE id = %s AND tenant_id = %s AND is_active"
+
+    def __init__(self, pg, ttl_s: float = 60.0):
+        self._pg = pg
+        self._ttl = ttl_s
+        self._entries: dict[uuid.UUID, tuple[float, frozenset[str] | None]] = {}
+
+    async def current_roles(
+        self, user_id: uuid.UUID, tenant_id: uuid.UUID
+    ) -> frozenset[str] | None:
+        now = time.monotonic()
+        hit = self._entries.get(user_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        async with self._pg.connection() as conn:
+            row = await (await conn.execute(self.SQL, (user_id, tenant_id))).fetchone()
+        roles = frozenset(row[0]) if row else None
+        if len(self._entries) > 100_000:
+            self._entries.clear()
+        self._entries[user_id] = (now + self._ttl, roles)
+        return roles
+
+    def forget(self, user_id: uuid.UUID) -> None:
+        """Drop a cached account (this process sees the change at once, others within the TTL)."""
+        self._entries.pop(user_id, None)

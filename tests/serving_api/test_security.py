@@ -246,3 +246,20 @@ def test_prod_refuses_weak_secret(secret):
         timeout=60,
     )
     assert r.returncode != 0 and "APP_SECRET" in r.stderr
+
+
+def test_disabled_or_demoted_account_loses_access_before_token_expiry(client, world, engine, api):
+    from tests.serving_api.conftest import login, make_user
+
+    person = login(
+        api, make_user(engine, world.a, f"leaver{uuid.uuid4().hex[:4]}", ["student", "author"])
+    )
+    admin = world.a.admin.headers
+    assert client.get("/v1/questions", headers=person.headers).status_code == 200
+    r = client.patch(f"/v1/users/{person.id}", json={"roles": ["student"]}, headers=admin)
+    assert r.status_code == 200
+    assert client.get("/v1/questions", headers=person.headers).status_code == 403  # demoted
+    assert client.get("/v1/me", headers=person.headers).status_code == 200
+    client.patch(f"/v1/users/{person.id}", json={"is_active": False}, headers=admin)
+    r = client.get("/v1/me", headers=person.headers)
+    assert r.status_code == 401 and "disabled" in r.json()["detail"]

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qbank.models import User
 from qbank.passwords import hash_password
 from serving_api.api.routes.auth import user_out
-from serving_api.deps import ADMIN, get_session
+from serving_api.deps import ADMIN, get_runtime, get_session
 from serving_api.errors import ApiError, not_found
+from serving_api.runtime import Runtime
 from serving_api.schemas.auth import UserOut
 from serving_api.schemas.users import UserCreate, UserUpdate
 from serving_api.security import Principal
@@ -84,6 +85,7 @@ async def update_user(
     body: UserUpdate,
     principal: Principal = Depends(ADMIN),
     session: AsyncSession = Depends(get_session),
+    runtime: Runtime = Depends(get_runtime),
 ) -> UserOut:
     """Change roles, cohort, name, password or disable the account."""
     user = await _own_user(session, principal, user_id)
@@ -102,4 +104,5 @@ async def update_user(
     if body.password is not None:
         user.password_hash = await asyncio.to_thread(hash_password, body.password)
     await session.commit()
+    runtime.accounts.forget(user.id)
     return user_out(user)
