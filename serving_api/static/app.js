@@ -92,7 +92,7 @@ async function performance() {
   box.replaceChildren(...rows.map((r) => {
     const wrap = el("div");
     const head = el("div", "perf-row");
-    head.append(el("span", "", r.topic_name), el("span", "muted", `${Math.round(r.accuracy * 100)}% · ${r.percentile}th pct of ${r.cohort_size}`));
+    head.append(el("span", "", r.topic_name), el("span", "muted", `${Math.round(r.accuracy * 100)}% · percentile ${Math.round(r.percentile)} of ${r.cohort_size} in your cohort`));
     const bar = el("div", "bar"); const fill = el("div"); fill.style.width = `${Math.round(r.accuracy * 100)}%`; bar.append(fill);
     wrap.append(head, bar);
     return wrap;
