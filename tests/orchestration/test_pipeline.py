@@ -116,7 +116,7 @@ def first_run(defs, instance, engine: Engine, settings: Settings) -> FirstRun:
 
 
 def test_events_flow_once_through_marts_into_a_published_set(
-    first_run: FirstRun, engine: Engine
+    first_run: FirstRun, engine: Engine, settings: Settings
 ) -> None:
     bank, result = first_run.bank, first_run.result
     assert result.success
@@ -127,7 +127,10 @@ def test_events_flow_once_through_marts_into_a_published_set(
             text("SELECT count(*), count(DISTINCT event_id) FROM raw.events WHERE tenant_id = :t"),
             {"t": bank.tenant_id},
         ).one()
-        dead = c.execute(text("SELECT count(*) FROM raw.dead_letters")).scalar_one()
+        dead = c.execute(
+            text("SELECT count(*) FROM raw.dead_letters WHERE topic = :t"),
+            {"t": settings.kafka_topic_events},
+        ).scalar_one()
     assert tuple(raw) == (first_run.n_events, first_run.n_events)
     assert dead == len(MALFORMED)
     meta = result.asset_materializations_for_node("raw_events")[0].metadata
