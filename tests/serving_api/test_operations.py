@@ -183,3 +183,22 @@ def test_outbox_rows_written_with_state(engine, client, world):
             )
         ).scalar()
     assert missing == 0
+
+
+def test_redis_down_degrades_to_no_cap_not_to_errors(migrated_db, world, engine):
+    """Redis holds only what may be lost: without it quizzes go on (cap not enforced, counted
+    in qbank_redis_errors_total) and /ready says which dependency is down."""
+    server = start_server("no-redis", {"REDIS_URL": "redis://127.0.0.1:9/0"})
+    try:
+        s = world.a.student
+        with httpx.Client(base_url=server.url, timeout=20) as c:
+            ready = c.get("/ready")
+            assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("down")
+            exam, _ = fresh_exam(engine, world, per_topic=1)
+            quiz = start(c, s, exam_code=exam, num_questions=2)
+            for _ in range(2):
+                next_item(c, s, quiz["id"])
+                answer(c, s, quiz["id"], "B")
+            assert metric(c.get("/metrics").text, "qbank_redis_errors_total") >= 2
+    finally:
+        stop_server(server)
