@@ -168,7 +168,8 @@ class Delivery:
     async def _choose(self, st: QuizState, pool: ItemPool, position: int):
         """(pool index, is_pretest) of the item to serve, counted in Redis; None: nothing left."""
         exposure = self.rt.exposure
-        for _ in range(8):
+        attempts = 8
+        for attempt in range(attempts):
             capped = exposure.capped(st.tenant_id)
             choice = selection.choose(
                 st, pool, position, capped, randomesque_k=self.rt.options.randomesque_k
@@ -180,10 +181,13 @@ class Delivery:
             if choice.sh_redraws:
                 metrics.SH_REDRAWS.inc(choice.sh_redraws)
             qid = int(pool.question_ids[choice.index])
-            if await exposure.try_serve(st.tenant_id, qid, force=choice.cap_relaxed):
+            # Items other processes just capped are learned one refusal at a time; after a few,
+            # serve the choice anyway rather than end the quiz (the cap is soft, quotas are not).
+            force = choice.cap_relaxed or attempt == attempts - 1
+            if await exposure.try_serve(st.tenant_id, qid, force=force):
                 return choice.index, choice.is_pretest, choice.rejected_question_ids
             metrics.CAP_REFUSALS.inc()  # another process filled its cap just now: choose again
-        return None
+        raise AssertionError("unreachable: the last attempt always counts")
 
     async def _record_serve(
         self, conn, st: QuizState, pool: ItemPool, idx: int, is_pretest: bool, rejected: tuple
