@@ -40,7 +40,8 @@ ui: up prepare ## the Dagster UI (127.0.0.1:$${QBANK_DAGSTER_PORT:-3000}) and th
 	$(PY) scripts/apps.py up api dagster
 
 materialize: up prepare ## every asset headless (same DAGSTER_HOME as the UI, which shows the run)
-	.venv/bin/dagster asset materialize -m orchestration.definitions --select 'raw_events*'
+	.venv/bin/dagster asset materialize -m orchestration.definitions --select 'raw_events*' \
+		--config-json '{"execution": {"config": {"in_process": {}}}}'
 
 dbt: ## run dbt against the configured database, e.g. make dbt ARGS="build --select fact_responses+"
 	$(PY) -m orchestration.dbt_env $(ARGS)

@@ -45,9 +45,6 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         schedules=[ingest_schedule, nightly_schedule],
         sensors=[consumer_lag_sensor],
         resources=build_resources(settings),
-        # The steps run one after the other anyway; a process per step would re-import the
-        # definitions (dagster-dbt, dbt manifest) for every step.
-        executor=dg.in_process_executor,
     )
 
 
