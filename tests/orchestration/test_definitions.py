@@ -93,7 +93,8 @@ def test_headless_materialize_is_recorded_in_the_fixed_dagster_home(
     assert limits["tag_concurrency_limits"] == [{"key": "qbank/pipeline", "limit": 1}]
     proc = subprocess.run(
         [sys.executable, "-m", "dagster", "asset", "materialize",
-         "-m", "orchestration.definitions", "--select", "raw_events"],
+         "-m", "orchestration.definitions", "--select", "raw_events",
+         "--config-json", '{"execution": {"config": {"in_process": {}}}}'],
         cwd=PROJECT_ROOT,
         env={**os.environ, "DAGSTER_HOME": str(home)},
         capture_output=True,
