@@ -47,7 +47,7 @@ class Plan:
 
 FULL = Plan(
     items=None,
-    linear_students=1250,
+    linear_students=1100,
     linear_length=60,
     adaptive_students=250,
     adaptive_length=30,

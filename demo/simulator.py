@@ -3,6 +3,9 @@
 Each student starts a quiz, asks for the next item, answers it correctly with probability
 P(θ) = c + (1 − c) / (1 + exp(−a(θ − b))) of the item's *true* parameters (else picks a wrong
 option at random), and finishes; the API's EAP estimate is kept beside the true θ.
+
+The client is aiohttp: at ~0.13 ms of CPU per request against httpx's ~2.6 ms (measured side by
+side on /health), the simulated students leave the two cores to the API and the database.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 import numpy as np
 from tqdm import tqdm
 
@@ -44,25 +47,26 @@ class ApiFailure(RuntimeError):
     pass
 
 
-def _check(r: httpx.Response, what: str) -> dict:
-    if r.status_code >= 400:
-        raise ApiFailure(f"{what}: HTTP {r.status_code} {r.text[:300]}")
-    return r.json()
+async def _call(session: aiohttp.ClientSession, method: str, path: str, what: str, **kw) -> dict:
+    async with session.request(method, path, **kw) as r:
+        if r.status >= 400:
+            raise ApiFailure(f"{what}: HTTP {r.status} {(await r.text())[:300]}")
+        return await r.json()
 
 
 async def take_quiz(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     student: Student,
     body: dict,
     truth: dict[int, TrueItem],
     rng: np.random.Generator,
 ) -> QuizOutcome:
     h = {"Authorization": f"Bearer {student.token}"}
-    quiz = _check(await client.post("/v1/quizzes", json=body, headers=h), "start quiz")
+    quiz = await _call(session, "POST", "/v1/quizzes", "start quiz", json=body, headers=h)
     qid = quiz["id"]
     answered = 0
     while True:
-        nxt = _check(await client.get(f"/v1/quizzes/{qid}/next", headers=h), "next item")
+        nxt = await _call(session, "GET", f"/v1/quizzes/{qid}/next", "next item", headers=h)
         item = nxt.get("item")
         if nxt["status"] != "active" or item is None:
             break
@@ -74,16 +78,10 @@ async def take_quiz(
         else:
             selected = str(rng.choice([lab for lab in labels if lab != t.key]))
         ms = int(rng.lognormal(math.log(45_000), 0.4))
-        _check(
-            await client.post(
-                f"/v1/quizzes/{qid}/answers",
-                json={"selected": selected, "time_taken_ms": ms},
-                headers=h,
-            ),
-            "answer",
-        )
+        await _call(session, "POST", f"/v1/quizzes/{qid}/answers", "answer",
+                    json={"selected": selected, "time_taken_ms": ms}, headers=h)  # fmt: skip
         answered += 1
-    report = _check(await client.post(f"/v1/quizzes/{qid}/finish", headers=h), "finish")
+    report = await _call(session, "POST", f"/v1/quizzes/{qid}/finish", "finish", headers=h)
     return QuizOutcome(
         true_theta=student.theta,
         theta_hat=report.get("theta"),
@@ -106,15 +104,18 @@ async def run_cohort(
 ) -> list[QuizOutcome]:
     """All students take their quiz, `concurrency` at a time, with a progress bar."""
     sem = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     results: list[QuizOutcome] = []
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
+    # Idle connections are dropped by the client before uvicorn's 5 s keep-alive timeout can
+    # close them under a request.
+    connector = aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=2.0)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
         with tqdm(total=len(students), desc=label, unit="student") as bar:
 
             async def one(i: int) -> None:
                 async with sem:
                     rng = np.random.default_rng([seed, i])
-                    results.append(await take_quiz(client, students[i], bodies[i], truth, rng))
+                    results.append(await take_quiz(session, students[i], bodies[i], truth, rng))
                     bar.update()
 
             await asyncio.gather(*(one(i) for i in range(len(students))))
