@@ -156,6 +156,9 @@ class EventConsumer:
             auto_offset_reset="earliest",
             max_poll_records=self.batch_size,
             max_partition_fetch_bytes=8 * 1024 * 1024,
+            # kafka-python doubles its reconnect wait up to 30 s: after a broker outage the
+            # service would sit idle that long once the broker is back. 1 s, as the Java client.
+            reconnect_backoff_max_ms=1000,
         )
 
     def _close(self) -> None:
