@@ -10,6 +10,9 @@ class ApiOptions(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QBANK_API_", extra="ignore")
 
     db_pool_size: int = Field(16, ge=1, le=200)
+    # Seconds a request waits for a database connection before it gets a 503: while the
+    # database is away, requests fail fast instead of queueing behind a pool that cannot connect.
+    db_pool_timeout_s: float = Field(2.0, gt=0, le=60)
     log_level: str = "INFO"
     # Randomesque selection among the k most informative items (1 = pure maximum information).
     randomesque_k: int = Field(1, ge=1, le=20)

@@ -57,6 +57,18 @@ def _pg_error(orig: BaseException) -> tuple[int, str] | None:
     return None
 
 
+def _unavailable(exc: BaseException) -> JSONResponse:
+    if isinstance(exc, pge.OperationalError):
+        # The database is away (connection lost or refused, pool wait over): one line, no
+        # traceback — an outage would otherwise log one per request.
+        log.warning("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})
+    else:
+        log.exception("database error")
+    return JSONResponse(
+        {"detail": "database unavailable, try again"}, status_code=503, headers={"Retry-After": "1"}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -78,13 +90,11 @@ def install_error_handlers(app: FastAPI) -> None:
         mapped = _pg_error(exc.orig) if exc.orig is not None else None
         if mapped:
             return JSONResponse({"detail": mapped[1]}, status_code=mapped[0])
-        log.exception("database error")
-        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
+        return _unavailable(exc.orig if exc.orig is not None else exc)
 
     @app.exception_handler(pge.Error)
     async def _psycopg_error(request: Request, exc: pge.Error) -> JSONResponse:
         mapped = _pg_error(exc)
         if mapped:
             return JSONResponse({"detail": mapped[1]}, status_code=mapped[0])
-        log.exception("database error")
-        return JSONResponse({"detail": "database unavailable, try again"}, status_code=503)
+        return _unavailable(exc)

@@ -23,6 +23,7 @@ from serving_api.services.item_pool import ItemPoolCache
 from serving_api.services.notify import PoolInvalidationListener
 
 log = logging.getLogger("qbank.runtime")
+RECONNECT_TIMEOUT_S = 3.0
 
 
 def libpq_conninfo(settings: Settings) -> str:
@@ -56,6 +57,11 @@ class Runtime:
             configure=_configure,
             open=False,
             name="qbank-api",
+            timeout=options.db_pool_timeout_s,
+            # psycopg_pool retries a lost connection with a doubling delay for up to this long
+            # (default 5 min: after a long outage the next try could come a minute after the
+            # database is back). Giving up early lets waiting requests start fresh attempts.
+            reconnect_timeout=RECONNECT_TIMEOUT_S,
         )
         # Authoring and administration use the ORM.
         self.engine: AsyncEngine = make_async_engine(settings, pool_size=5, max_overflow=5)
