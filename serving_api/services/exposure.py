@@ -5,21 +5,19 @@ it chose, right before recording it, and `release` if recording then fails. The 
 "below the cap? then count it" one atomic step (no check-then-increment race between servers).
 Items found at their cap are remembered in this process until the day changes, so selection can
 exclude them without asking Redis about the whole pool. Redis holds only what may be lost: when it
-is unreachable the cap is not enforced (counted in `qbank_redis_errors_total`) and serving goes on.
+is unreachable the cap is not enforced (counted in `qbank_redis_errors_total`) and serving goes on;
+calls go through a `RedisGuard`, so a frozen Redis costs a request at most its short timeout.
 """
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import uuid
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from serving_api.metrics import REDIS_ERRORS
-
-log = logging.getLogger("qbank.exposure")
+from serving_api.services.redis_guard import RedisGuard, RedisUnavailable
 
 # KEYS[1] counter; ARGV[1] cap; ARGV[2] ttl seconds; ARGV[3] "1" to count even at the cap.
 # Returns the new count when counted, or -(current count) when refused.
@@ -45,8 +43,11 @@ def today() -> str:
 
 
 class ExposureCounter:
-    def __init__(self, client: aioredis.Redis, namespace: str, cap: int):
+    def __init__(
+        self, client: aioredis.Redis, namespace: str, cap: int, guard: RedisGuard | None = None
+    ):
         self._redis = client
+        self._guard = guard or RedisGuard()
         self._ns = namespace
         self.cap = cap
         self._try = client.register_script(_TRY_SERVE)
@@ -68,14 +69,15 @@ class ExposureCounter:
     async def try_serve(self, tenant_id: uuid.UUID, question_id: int, force: bool = False) -> bool:
         """Count one exposure unless the item is at its cap (always counts when `force`)."""
         try:
-            n = await self._try(
-                keys=[self.key(tenant_id, question_id)],
-                args=[self.cap, TTL_SECONDS, "1" if force else "0"],
+            n = await self._guard.call(
+                "exposure",
+                self._try(
+                    keys=[self.key(tenant_id, question_id)],
+                    args=[self.cap, TTL_SECONDS, "1" if force else "0"],
+                ),
             )
-        except RedisError as exc:
-            REDIS_ERRORS.inc()
-            log.warning("exposure counter unavailable", extra={"error": str(exc)})
-            return True
+        except RedisUnavailable:
+            return True  # served uncounted: the cap is not enforced while Redis is away
         if int(n) < 0 or (int(n) == 0 and not force):
             self.capped(tenant_id).add(question_id)
             return False
@@ -85,14 +87,16 @@ class ExposureCounter:
 
     async def release(self, tenant_id: uuid.UUID, question_id: int) -> None:
         """Undo a count whose serve was not recorded."""
-        try:
-            await self._release(keys=[self.key(tenant_id, question_id)])
-        except RedisError:
-            REDIS_ERRORS.inc()
+        with contextlib.suppress(RedisUnavailable):
+            await self._guard.call(
+                "exposure", self._release(keys=[self.key(tenant_id, question_id)])
+            )
 
     async def count(self, tenant_id: uuid.UUID, question_id: int) -> int:
         try:
-            return int(await self._redis.get(self.key(tenant_id, question_id)) or 0)
-        except RedisError:
-            REDIS_ERRORS.inc()
+            value = await self._guard.call(
+                "exposure", self._redis.get(self.key(tenant_id, question_id))
+            )
+        except RedisUnavailable:
             return 0
+        return int(value or 0)
