@@ -24,6 +24,29 @@ ANCHOR_MIN_N = 500
 ANCHOR_MAX_SE_B = 0.15
 DRIFT_LIMIT = 0.3
 
+# Plausible ranges for a freshly estimated item (logistic metric, D = 1). The EM keeps estimates
+# finite inside wider boxes (a ≤ 8, |b| ≤ 8, c ≤ 0.6); an item estimated out here (too few
+# informative responses, or a miskeyed item) is screened out: it stays uncalibrated and keeps
+# collecting responses in pretest slots, and a person can look at it.
+A_RANGE = (0.1, 4.0)
+B_RANGE = (-6.0, 6.0)
+C_RANGE = (0.0, 0.5)
+MAX_SE_B = 2.0
+
+
+def plausible(items: pd.DataFrame) -> np.ndarray:
+    """Rows whose a, b, c lie in range and whose standard errors are finite (SE(b) ≤ 2)."""
+    a, b, c = (items[k].to_numpy(dtype=float) for k in ("a", "b", "c"))
+    se = items[["se_a", "se_b", "se_c"]].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (
+            (a >= A_RANGE[0]) & (a <= A_RANGE[1])
+            & (b >= B_RANGE[0]) & (b <= B_RANGE[1])
+            & (c >= C_RANGE[0]) & (c <= C_RANGE[1])
+            & np.isfinite(se).all(axis=1)
+            & (se[:, 1] <= MAX_SE_B)
+        )  # fmt: skip
+
 
 @dataclass
 class PairCalibration:
@@ -32,7 +55,8 @@ class PairCalibration:
     tenant_id: uuid.UUID
     exam_code: str
     # One row per live item version: question_version_id, question_id, version, a, b, c,
-    # se_a, se_b, se_c, n, calibrated, is_anchor, reason, rmsd, infit, outfit, p_value.
+    # se_a, se_b, se_c, n, calibrated, is_anchor, screened_out, reason, rmsd, infit, outfit,
+    # p_value. `calibrated`: published with this set (anchors included, screened-out excluded).
     items: pd.DataFrame
     converged: bool
     iterations: int
@@ -70,6 +94,7 @@ class PairCalibration:
             "n_items_calibrated": int(self.items["calibrated"].sum()),
             "n_items_live": len(self.items),
             "n_anchors": self.n_anchors,
+            "n_screened_out": int(self.items.get("screened_out", pd.Series(dtype=bool)).sum()),
             "latent_mean": self.latent_mean,
             "latent_sd": self.latent_sd,
             "drift_mean_abs_delta_b": self.drift,
@@ -184,6 +209,18 @@ def calibrate_pair(
     items["calibrated"] = items["calibrated"].fillna(False).astype(bool)
     items["is_anchor"] = items["is_anchor"].fillna(False).astype(bool)
     items["reason"] = items["reason"].fillna("no responses yet")
+    # Screening: an implausible estimate is not published; the item stays uncalibrated.
+    estimated = (items["calibrated"] & ~items["is_anchor"]).to_numpy()
+    screened = estimated & ~plausible(items)
+    items["screened_out"] = screened
+    if screened.any():
+        rows = items.loc[screened]
+        items.loc[screened, "reason"] = [
+            f"implausible estimate (a={r.a:.2f}, b={r.b:.2f}, c={r.c:.2f}, SE(b)={r.se_b:.2f}, "
+            f"n={r.n}): left uncalibrated, collects responses in pretest slots"
+            for r in rows.itertuples()
+        ]
+        items.loc[screened, "calibrated"] = False
 
     drift_items = pd.DataFrame()
     free_converged = None

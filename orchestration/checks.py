@@ -1,8 +1,9 @@
 """The checks that guard a calibration before its parameters may go live.
 
-Pure functions over a `PairCalibration`; the `item_calibration` asset reports them as blocking
-asset checks, and `published_item_parameters` evaluates them again itself, so a set that failed
-is never activated, whatever ran before.
+Pure functions over a `PairCalibration`; the `item_calibration` asset reports them as asset
+checks (ERROR severity, one result over every exam code), and `published_item_parameters`
+evaluates them again itself for each exam code, so a set that failed is never activated, whatever
+ran before, while the other exam codes' sets still go live.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from orchestration.calibration import DRIFT_LIMIT, PairCalibration
+from orchestration.calibration import (
+    A_RANGE,
+    B_RANGE,
+    C_RANGE,
+    DRIFT_LIMIT,
+    MAX_SE_B,
+    PairCalibration,
+    plausible,
+)
 
-# Plausible ranges for freshly estimated items (logistic metric, D = 1). The EM keeps estimates
-# finite inside wider boxes (a ≤ 8, |b| ≤ 8, c ≤ 0.6); an estimate out here is degenerate
-# (a miskeyed item, too few informative responses) and needs a person to look at it.
-A_RANGE = (0.1, 4.0)
-B_RANGE = (-6.0, 6.0)
-C_RANGE = (0.0, 0.5)
-MAX_SE_B = 2.0
+# A calibration that had to screen out more than this share of its re-estimated items is
+# implausible as a whole (a broken scale, bad data upstream): nothing of it is published.
+MAX_SCREENED_SHARE = 0.2
 
 
 @dataclass(frozen=True)
@@ -31,32 +36,31 @@ class CheckOutcome:
 
 
 def parameter_bounds(pair: PairCalibration) -> CheckOutcome:
-    """Every re-estimated item has a, b, c in range and finite standard errors."""
-    free = pair.calibrated[~pair.calibrated["is_anchor"]]
-    a, b, c = (free[k].to_numpy(dtype=float) for k in ("a", "b", "c"))
-    se = free[["se_a", "se_b", "se_c"]].to_numpy(dtype=float)
-    bad = (
-        ~np.isfinite(a)
-        | ~np.isfinite(b)
-        | ~np.isfinite(c)
-        | (a < A_RANGE[0])
-        | (a > A_RANGE[1])
-        | (b < B_RANGE[0])
-        | (b > B_RANGE[1])
-        | (c < C_RANGE[0])
-        | (c > C_RANGE[1])
-        | ~np.isfinite(se).all(axis=1)
-        | (se[:, 1] > MAX_SE_B)
+    """Every item about to be published has a, b, c in range and finite SEs, and at most 20% of
+    the re-estimated items had to be screened out as implausible."""
+    publish = pair.calibrated[~pair.calibrated["is_anchor"]]
+    bad = ~plausible(publish)
+    screened = (
+        pair.items["screened_out"].to_numpy(dtype=bool)
+        if "screened_out" in pair.items
+        else np.zeros(len(pair.items), dtype=bool)
     )
-    offenders = free[bad]
+    estimated = len(publish) + int(screened.sum())
+    share = float(screened.sum() / estimated) if estimated else 0.0
+    offenders = publish[bad]["question_version_id"].astype(int).tolist()
     return CheckOutcome(
         "parameter_bounds",
-        not bool(bad.any()),
-        f"{int(bad.sum())} of {len(free)} re-estimated items outside a∈{A_RANGE}, "
-        f"b∈{B_RANGE}, c∈{C_RANGE} or without finite SEs (SE(b) ≤ {MAX_SE_B})",
+        bool(not bad.any() and share <= MAX_SCREENED_SHARE),
+        f"{int(bad.sum())} of {len(publish)} items to publish outside a∈{A_RANGE}, b∈{B_RANGE}, "
+        f"c∈{C_RANGE} or without finite SEs (SE(b) ≤ {MAX_SE_B}); {int(screened.sum())} of "
+        f"{estimated} re-estimated items screened out ({share:.0%}, limit "
+        f"{MAX_SCREENED_SHARE:.0%})",
         {
-            "offending_versions": offenders["question_version_id"].astype(int).tolist()[:50],
-            "n_checked": len(free),
+            "offending_versions": offenders[:50],
+            "screened_out_versions": pair.items.loc[screened, "question_version_id"]
+            .astype(int)
+            .tolist()[:50],
+            "n_checked": len(publish),
         },
     )
 

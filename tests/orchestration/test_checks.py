@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.calibration import PairCalibration, select_anchors
+from orchestration.calibration import PairCalibration, plausible, select_anchors
 from orchestration.checks import convergence, drift, evaluate, parameter_bounds
 
 
@@ -99,3 +99,22 @@ def test_anchors_are_live_well_measured_items_of_the_active_set() -> None:
     )  # fmt: skip
     live = pd.DataFrame({"question_version_id": [1, 2, 3]})  # 4 was replaced by a new version
     assert select_anchors(active, live)["item"].tolist() == [1, 2]
+
+
+def test_screened_out_items_are_tolerated_up_to_a_fifth() -> None:
+    pair = _pair()
+    pair.items["screened_out"] = False
+    pair.items.loc[0, ["calibrated", "screened_out"]] = [False, True]  # 1 of 4: 25%
+    outcome = parameter_bounds(pair)
+    assert not outcome.passed and outcome.details["screened_out_versions"] == [1]
+    extra = pair.items.iloc[[1] * 4].assign(question_version_id=[5, 6, 7, 8])
+    pair.items = pd.concat([pair.items, extra], ignore_index=True)  # 1 of 8: 12.5%
+    assert parameter_bounds(pair).passed
+
+
+def test_plausible_flags_degenerate_estimates() -> None:
+    items = _pair().items
+    assert plausible(items).all()
+    items.loc[2, "b"] = 7.9  # the EM's box edge: an item nobody (or everybody) gets right
+    items.loc[3, "se_c"] = np.inf
+    assert plausible(items).tolist() == [True, True, False, False]
