@@ -47,11 +47,24 @@ class ApiFailure(RuntimeError):
     pass
 
 
+RETRIES = 5
+
+
 async def _call(session: aiohttp.ClientSession, method: str, path: str, what: str, **kw) -> dict:
-    async with session.request(method, path, **kw) as r:
-        if r.status >= 400:
-            raise ApiFailure(f"{what}: HTTP {r.status} {(await r.text())[:300]}")
-        return await r.json()
+    """One API call; a 503 (the API says: database busy or away, retry) is retried like a
+    well-behaved client would, after its Retry-After."""
+    for attempt in range(RETRIES + 1):
+        async with session.request(method, path, **kw) as r:
+            if r.status == 503 and attempt < RETRIES:
+                await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+                continue
+            if r.status == 409 and attempt > 0 and what == "answer":
+                # The earlier attempt was recorded after all: the answer stands.
+                return {"recorded": True}
+            if r.status >= 400:
+                raise ApiFailure(f"{what}: HTTP {r.status} {(await r.text())[:300]}")
+            return await r.json()
+    raise AssertionError("unreachable")
 
 
 async def take_quiz(
