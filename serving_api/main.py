@@ -102,4 +102,41 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         )
     app.add_middleware(ObservabilityMiddleware)
+    _document_error_shape(app)
     return app
+
+
+# What the error handlers actually send for a 422 (`serving_api.errors`): FastAPI's default
+# schema says `detail` is a list of pydantic errors, which is not what clients receive.
+VALIDATION_ERROR_SCHEMA = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {"type": "string", "title": "Detail", "description": "What to change."},
+        "errors": {
+            "type": "array",
+            "title": "Errors",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _document_error_shape(app: FastAPI) -> None:
+    """The OpenAPI document describes the 422 body the API really sends."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schemas = build().setdefault("components", {}).setdefault("schemas", {})
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+                schemas.pop("ValidationError", None)
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -47,7 +47,11 @@ async def ready(rt: Runtime = Depends(get_runtime)) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def metrics(rt: Runtime = Depends(get_runtime)) -> Response:
     """Prometheus exposition: request latency, items served, cap relaxations, outbox backlog."""
     try:
