@@ -14,6 +14,11 @@ class ApiOptions(BaseSettings):
     # database is away, requests fail fast instead of queueing behind a pool that cannot connect.
     db_pool_timeout_s: float = Field(2.0, gt=0, le=60)
     log_level: str = "INFO"
+    # Failed logins that lock an account (any address) or an address (any account), and for
+    # how long after the last failure (serving_api.services.login_throttle).
+    login_max_failures: int = Field(5, ge=1)
+    login_max_failures_per_address: int = Field(100, ge=1)
+    login_lockout_s: float = Field(900.0, gt=0)
     # Randomesque selection among the k most informative items (1 = pure maximum information).
     randomesque_k: int = Field(1, ge=1, le=20)
     # Seconds a cached live pool is trusted without a NOTIFY (a safety net, not the mechanism).

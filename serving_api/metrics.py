@@ -49,6 +49,11 @@ POOL_LOADS = Counter(
 PARAMETER_SET_NOTIFICATIONS = Counter(
     "qbank_parameter_set_notifications_total", "NOTIFY messages received.", ["channel"]
 )
+LOGIN_REFUSALS = Counter(
+    "qbank_login_refusals_total",
+    "Logins refused unchecked after too many failures, by what was locked (account, address).",
+    ["locked"],
+)
 REDIS_ERRORS = Counter(
     "qbank_redis_errors_total", "Redis calls that failed (the daily cap was not enforced)."
 )

@@ -20,7 +20,9 @@ from serving_api.security import AccountCache, TokenVerifier
 from serving_api.services.content import ContentCache
 from serving_api.services.exposure import ExposureCounter
 from serving_api.services.item_pool import ItemPoolCache
+from serving_api.services.login_throttle import LoginThrottle
 from serving_api.services.notify import PoolInvalidationListener
+from serving_api.services.redis_guard import RedisGuard
 
 log = logging.getLogger("qbank.runtime")
 RECONNECT_TIMEOUT_S = 3.0
@@ -73,8 +75,18 @@ class Runtime:
         self.accounts = AccountCache(self.pg)
         self.pools = ItemPoolCache(self.pg, options.pool_max_age_s)
         self.contents = ContentCache()
+        # One view of Redis's health for everything that can serve without it.
+        self.redis_guard = RedisGuard()
         self.exposure = ExposureCounter(
-            self.redis, settings.redis_namespace, settings.max_daily_exposures
+            self.redis, settings.redis_namespace, settings.max_daily_exposures, self.redis_guard
+        )
+        self.login_throttle = LoginThrottle(
+            self.redis,
+            settings.redis_namespace,
+            self.redis_guard,
+            max_per_account=options.login_max_failures,
+            max_per_address=options.login_max_failures_per_address,
+            lockout_s=options.login_lockout_s,
         )
         self.listener = PoolInvalidationListener(self.conninfo, self.pools)
         from serving_api.services.delivery import Delivery  # needs the runtime it belongs to

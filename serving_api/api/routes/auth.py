@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.models import User
 from qbank.passwords import DUMMY_HASH, verify_password
 from qbank.settings import Settings
-from serving_api.deps import ANY_USER, get_session, get_settings
+from serving_api.deps import ANY_USER, get_runtime, get_session, get_settings
 from serving_api.errors import ApiError
+from serving_api.runtime import Runtime
 from serving_api.schemas.auth import LoginIn, MockLoginIn, TokenOut, UserOut
 from serving_api.security import Principal, issue_token
 
@@ -42,20 +43,36 @@ async def _user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
 
-@router.post("/login", response_model=TokenOut, responses={401: {"description": "bad credentials"}})
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    responses={
+        401: {"description": "bad credentials"},
+        429: {"description": "too many failed logins for the account or address: see Retry-After"},
+    },
+)
 async def login(
     body: LoginIn,
+    request: Request,
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(get_settings),
+    rt: Runtime = Depends(get_runtime),
 ) -> TokenOut:
-    """Exchange e-mail and password for a bearer token (the tenant comes with the user)."""
+    """Exchange e-mail and password for a bearer token (the tenant comes with the user).
+    Repeated failures lock the account, or the client address, for a while (429)."""
+    address = request.client.host if request.client else "unknown"
+    refusal = await rt.login_throttle.refusal(body.email, address)
+    if refusal is not None:
+        raise ApiError(429, refusal.detail, {"Retry-After": str(refusal.retry_after_s)})
     user = await _user_by_email(session, body.email)
     # argon2 is CPU work: off the event loop; the dummy hash keeps timing equal for unknown users.
     ok = await asyncio.to_thread(
         verify_password, user.password_hash if user else DUMMY_HASH, body.password
     )
     if not user or not ok or not user.is_active:
+        await rt.login_throttle.failed(body.email, address)
         raise ApiError(401, "e-mail or password is wrong (or the account is disabled)")
+    await rt.login_throttle.succeeded(body.email, address)
     return token_for(settings, user)
 
 
