@@ -80,7 +80,9 @@ def item_calibration(
         else "no responses yet",
     }
     curves = {}
-    for key, pair in list(pairs.items())[:6]:
+    # Plots for the six largest calibrations: the metadata stays readable with many tenants.
+    largest = sorted(pairs.items(), key=lambda kv: kv[1].n_responses, reverse=True)[:6]
+    for key, pair in largest:
         cal = pair.calibrated
         if cal.empty:
             continue
