@@ -7,6 +7,7 @@ import time
 import uuid
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving_api.metrics import REQUEST_LATENCY, REQUESTS
@@ -29,8 +30,12 @@ async def _send_json(send: Send, status: int, body: dict) -> None:
     await send({"type": "http.response.body", "body": data})
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    """Raised from `receive` while the app reads the body. An HTTPException, because FastAPI
+    turns any other exception raised while it parses a JSON body into a 400."""
+
+    def __init__(self, message: str):
+        super().__init__(413, message)
 
 
 class BodySizeLimitMiddleware:
@@ -68,7 +73,7 @@ class BodySizeLimitMiddleware:
             if msg["type"] == "http.request":
                 received += len(msg.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(message)
             return msg
 
         async def tracking_send(msg: Message) -> None:
