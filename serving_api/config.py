@@ -14,6 +14,8 @@ class ApiOptions(BaseSettings):
     # database is away, requests fail fast instead of queueing behind a pool that cannot connect.
     db_pool_timeout_s: float = Field(2.0, gt=0, le=60)
     log_level: str = "INFO"
+    # Password checks (argon2id: 64 MiB, ~0.2 s of CPU) running at once in one API process.
+    password_checks: int = Field(1, ge=1, le=16)
     # Failed logins that lock an account (any address) or an address (any account), and for
     # how long after the last failure (serving_api.services.login_throttle).
     login_max_failures: int = Field(5, ge=1)

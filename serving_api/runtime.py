@@ -72,6 +72,7 @@ class Runtime:
             settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
         )
         self.verifier = TokenVerifier(settings)
+        self.password_checks = asyncio.Semaphore(options.password_checks)
         self.accounts = AccountCache(self.pg)
         self.pools = ItemPoolCache(self.pg, options.pool_max_age_s)
         self.contents = ContentCache()

@@ -66,9 +66,12 @@ async def login(
         raise ApiError(429, refusal.detail, {"Retry-After": str(refusal.retry_after_s)})
     user = await _user_by_email(session, body.email)
     # argon2 is CPU work: off the event loop; the dummy hash keeps timing equal for unknown users.
-    ok = await asyncio.to_thread(
-        verify_password, user.password_hash if user else DUMMY_HASH, body.password
-    )
+    # One check at a time per process (64 MiB and ~0.2 s of CPU each): a burst of logins queues
+    # here instead of taking a thread each and starving the quiz requests.
+    async with rt.password_checks:
+        ok = await asyncio.to_thread(
+            verify_password, user.password_hash if user else DUMMY_HASH, body.password
+        )
     if not user or not ok or not user.is_active:
         await rt.login_throttle.failed(body.email, address)
         raise ApiError(401, "e-mail or password is wrong (or the account is disabled)")
