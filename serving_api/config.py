@@ -10,9 +10,9 @@ class ApiOptions(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QBANK_API_", extra="ignore")
 
     db_pool_size: int = Field(16, ge=1, le=200)
-    # Seconds a request waits for a database connection before it gets a 503: while the
-    # database is away, requests fail fast instead of queueing behind a pool that cannot connect.
-    db_pool_timeout_s: float = Field(2.0, gt=0, le=60)
+    # Seconds a request waits for a database connection while the database is busy, before a
+    # 503 (while it is unreachable, requests are refused at once: serving_api.db_pool).
+    db_pool_timeout_s: float = Field(10.0, gt=0, le=60)
     log_level: str = "INFO"
     # Password checks (argon2id: 64 MiB, ~0.2 s of CPU) running at once in one API process.
     password_checks: int = Field(1, ge=1, le=16)

@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from serving_api.db_pool import DatabaseUnreachable
+
 log = logging.getLogger("qbank.errors")
 
 
@@ -59,7 +61,9 @@ def _pg_error(orig: BaseException) -> tuple[int, str] | None:
 
 
 def _unavailable(exc: BaseException) -> JSONResponse:
-    if isinstance(exc, pge.OperationalError):
+    if isinstance(exc, DatabaseUnreachable):
+        pass  # refused at the gate, which logs when the database goes and comes back
+    elif isinstance(exc, pge.OperationalError):
         # The database is away (connection lost or refused, pool wait over): one line, no
         # traceback — an outage would otherwise log one per request.
         log.warning("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"})

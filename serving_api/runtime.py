@@ -9,13 +9,13 @@ import orjson
 import psycopg
 import redis.asyncio as aioredis
 from psycopg.types.json import set_json_dumps, set_json_loads
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from qbank.db import make_async_engine, make_async_sessionmaker
 from qbank.settings import Settings
 from serving_api.config import ApiOptions
+from serving_api.db_pool import GatedConnectionPool
 from serving_api.security import AccountCache, TokenVerifier
 from serving_api.services.content import ContentCache
 from serving_api.services.exposure import ExposureCounter
@@ -51,7 +51,7 @@ class Runtime:
         self.options = options
         self.conninfo = libpq_conninfo(settings)
         # The hot path (delivery) talks to psycopg directly: one statement, one round trip.
-        self.pg = AsyncConnectionPool(
+        self.pg = GatedConnectionPool(
             self.conninfo,
             min_size=2,
             max_size=options.db_pool_size,
