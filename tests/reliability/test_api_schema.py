@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import jsonschema
@@ -28,7 +30,7 @@ from tests.reliability.conftest import seed_bank
 from tests.reliability.services import LOGS
 from tests.serving_api.conftest import make_user, start_server, stop_server
 
-ST = str(PROJECT_ROOT / ".venv" / "bin" / "st")
+ST = str(Path(sys.executable).parent / "st")  # schemathesis's CLI, next to this Python
 CHECKS = (
     "not_a_server_error,response_schema_conformance,content_type_conformance,"
     "response_headers_conformance"
