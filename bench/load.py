@@ -1,21 +1,25 @@
 """Load and soak: simulated students through the whole quiz flow against the real API.
 
     python -m bench.load                                   # 200 students, 5 minutes
-    python -m bench.load --students 50 --duration 60 --warmup 30 --ramp 15   # a shorter run
+    python -m bench.load --students 50 --duration 60 --warmup 20 --ramp 15   # a shorter run
 
 On loopback against the local stack, in a database of its own (`qbank_load`, recreated each run)
 with a 2,000-item calibrated bank, the API under uvicorn (`--workers`, default 2) and the outbox
-relay publishing to a topic of its own. Students arrive over `--ramp` seconds; each logs in
-(POST /v1/auth/login, argon2id), opens
-the dashboard (me, exam codes, history, performance), starts a quiz (tutor or exam, adaptive or
-linear, 10–20 questions), answers item by item with ~1 s of thinking before each request
-(uniform 0.5–1.5 s), marks some items, finishes, reads the report, and starts again.
+relay publishing to a topic of its own.
+
+1. Logins: the students arrive over `--ramp` seconds and log in (POST /v1/auth/login: an argon2id
+   check, ~0.2 s of CPU each, one at a time per API process); their latency is reported apart.
+2. The soak: all of them at once for `--duration` seconds, each through the whole quiz flow —
+   the dashboard (me, exam codes, history, performance), a quiz (tutor or exam, adaptive or
+   linear, 10–20 questions) answered item by item with ~1 s of thinking before each request
+   (uniform 0.5–1.5 s), some items marked, finish, the report — and again.
 
 Measured: p50/p99/max per endpoint (by the client, which is a raw asyncio HTTP/1.1 client so it is
-not the bottleneck), every non-2xx or failed request (an error), RSS of the API's processes (every
-5 s; growth = end vs the end of the warm-up), PostgreSQL connections to the database (every
-second; bound = what the pools may open), the outbox backlog (every second) and the time it takes
-to drain once the students stop.
+not the bottleneck), every non-2xx or failed request (an error; 10 s timeout, 60 s for a login,
+which may queue), RSS of the API's processes (every 5 s; growth = end of the soak vs the end of
+its warm-up), PostgreSQL connections to the database (every second; bound = what the pools may
+open), the outbox backlog (every second) and the time it takes to drain once the students stop.
+The machine's load average is printed too: other work on the box shows in the tail latencies.
 
 Exit status 1 when a criterion fails: errors > 0, memory growth ≥ 10 %, connections above the
 bound, or a backlog that does not drain within 60 s. The last line holds the figures as key=value.
@@ -52,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DB = "qbank_load"
 PASSWORD = "bench-password"  # bench.api.build_bank's students
 TIMEOUT_S = 10.0
+LOGIN_TIMEOUT_S = 60.0
 
 
 # ---------------------------------------------------------------------------- setup
@@ -134,11 +139,13 @@ class Stats:
             self.errors.append(f"{name} {status} {body[:120]!r}")
 
 
-async def call(http: RawHttp, stats: Stats, name: str, method: str, path: str, body=None):
+async def call(
+    http: RawHttp, stats: Stats, name: str, method: str, path: str, body=None, timeout=TIMEOUT_S
+):
     payload = orjson.dumps(body) if body is not None else b""
     t0 = time.perf_counter()
     try:
-        status, data = await asyncio.wait_for(http.request(method, path, payload), TIMEOUT_S)
+        status, data = await asyncio.wait_for(http.request(method, path, payload), timeout)
     except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
         http.close()
         http.writer = None  # a fresh connection for the next request
@@ -148,21 +155,25 @@ async def call(http: RawHttp, stats: Stats, name: str, method: str, path: str, b
     return orjson.loads(data) if status < 300 and data else None
 
 
-async def student(i: int, email: str, port: int, stats: Stats, stop_at: float, ramp: float):
+async def log_in(i: int, email: str, port: int, stats: Stats, ramp: float) -> str | None:
+    await asyncio.sleep(random.Random(i).uniform(0, ramp))  # arrivals spread over the ramp
+    anon = RawHttp("127.0.0.1", port, "none")
+    anon.auth = b""
+    body = {"email": email, "password": PASSWORD}
+    out = await call(anon, stats, "POST /v1/auth/login", "POST", "/v1/auth/login", body,
+                     timeout=LOGIN_TIMEOUT_S)  # fmt: skip
+    anon.close()
+    return out["access_token"] if out else None
+
+
+async def student(i: int, token: str, port: int, stats: Stats, stop_at: float) -> None:
     rnd = random.Random(i)
-    await asyncio.sleep(rnd.uniform(0, ramp))  # arrivals spread over the ramp-up
 
     async def think():
         await asyncio.sleep(rnd.uniform(0.5, 1.5))
 
-    anon = RawHttp("127.0.0.1", port, "none")
-    anon.auth = b""
-    out = await call(anon, stats, "POST /v1/auth/login", "POST", "/v1/auth/login",
-                     {"email": email, "password": PASSWORD})  # fmt: skip
-    anon.close()
-    if out is None:
-        return
-    http = RawHttp("127.0.0.1", port, out["access_token"])
+    await asyncio.sleep(rnd.uniform(0, 2.0))  # not all on the same instant
+    http = RawHttp("127.0.0.1", port, token)
     try:
         while time.monotonic() < stop_at:
             # The dashboard.
@@ -206,10 +217,16 @@ async def student(i: int, email: str, port: int, stats: Stats, stop_at: float, r
         http.close()
 
 
-async def run_students(port: int, emails: list[str], duration: float, ramp: float) -> Stats:
+async def log_everyone_in(port: int, emails: list[str], ramp: float) -> tuple[list[str], Stats]:
+    stats = Stats()
+    tokens = await asyncio.gather(*(log_in(i, e, port, stats, ramp) for i, e in enumerate(emails)))
+    return [t for t in tokens if t], stats
+
+
+async def soak(port: int, tokens: list[str], duration: float) -> Stats:
     stats = Stats()
     stop_at = time.monotonic() + duration
-    await asyncio.gather(*(student(i, e, port, stats, stop_at, ramp) for i, e in enumerate(emails)))
+    await asyncio.gather(*(student(i, t, port, stats, stop_at) for i, t in enumerate(tokens)))
     return stats
 
 
@@ -225,13 +242,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--students", type=int, default=200)
-    ap.add_argument("--duration", type=float, default=300.0, help="seconds of traffic")
-    ap.add_argument(
-        "--warmup", type=float, default=90.0, help="seconds before memory counts (after the ramp)"
-    )
+    ap.add_argument("--duration", type=float, default=300.0, help="seconds of the soak")
+    ap.add_argument("--warmup", type=float, default=60.0, help="soak seconds before memory counts")
     # Each login verifies an argon2id hash (~0.2 s of CPU, 64 MiB): 200 students arriving
     # within seconds would be a login storm, not a school day.
-    ap.add_argument("--ramp", type=float, default=60.0, help="seconds over which students arrive")
+    ap.add_argument("--ramp", type=float, default=60.0, help="seconds over which students log in")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--items", type=int, default=2000)
     args = ap.parse_args()
@@ -260,14 +275,18 @@ def main() -> int:
     sampler = Sampler(db_url, server.pid)
     try:
         sampler.start()
+        print(f"[load] {args.students} students log in over {args.ramp:.0f}s", flush=True)
+        tokens, logins = uvloop.run(log_everyone_in(port, emails, args.ramp))
         print(
-            f"[load] {args.students} students for {args.duration:.0f}s "
+            f"[load] {len(tokens)} students for {args.duration:.0f}s "
             f"(warm-up {args.warmup:.0f}s, {args.workers} API workers)",
             flush=True,
         )
+        load_before = os.getloadavg()[0]
         t_start = time.monotonic()
-        stats = uvloop.run(run_students(port, emails, args.duration, args.ramp))
+        stats = uvloop.run(soak(port, tokens, args.duration))
         stopped = time.monotonic()
+        load_after = os.getloadavg()[0]
         drain_s = None
         while time.monotonic() - stopped < 60:
             at, pending = sampler.backlog[-1]
@@ -306,15 +325,17 @@ def main() -> int:
     print()
     print(f"{'endpoint':<42}{'requests':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     print("-" * 78)
-    for name in sorted(stats.ms, key=lambda n: -len(stats.ms[n])):
-        xs = stats.ms[name]
+    for name in [*sorted(stats.ms, key=lambda n: -len(stats.ms[n])), *logins.ms]:
+        xs = stats.ms.get(name) or logins.ms[name]
         print(
             f"{name:<42}{len(xs):>9}{statistics.median(xs):>9.1f}{pct(xs, 99):>9.1f}{max(xs):>9.1f}"
         )
     print("-" * 78)
     rows = [
-        ("requests (errors)", f"{total} ({len(stats.errors)})"),
-        ("requests/s", f"{total / (stopped - t_start):.0f}"),
+        ("logins (errors)", f"{len(logins.ms['POST /v1/auth/login'])} ({len(logins.errors)})"),
+        ("soak requests (errors)", f"{total} ({len(stats.errors)})"),
+        ("soak requests/s", f"{total / (stopped - t_start):.0f}"),
+        ("load average at start → end of the soak", f"{load_before:.1f} → {load_after:.1f}"),
         ("API RSS after warm-up → end (peak) MiB",
          f"{warm / 1024:.0f} → {end / 1024:.0f} ({max(k for _t, k in rss) / 1024:.0f})"),
         ("API memory growth after warm-up", f"{growth:+.1%}"),
@@ -324,11 +345,12 @@ def main() -> int:
     ]  # fmt: skip
     for k, v in rows:
         print(f"{k:<44}{v:>34}")
-    if stats.errors:
-        print("first errors:", stats.errors[:5])
+    if stats.errors or logins.errors:
+        print("first errors:", (logins.errors + stats.errors)[:5])
     failed = [
         msg
         for bad, msg in (
+            (logins.errors, f"{len(logins.errors)} failed logins"),
             (stats.errors, f"{len(stats.errors)} errors"),
             (growth >= 0.10, f"memory grew {growth:.1%}"),
             (peak_conns > bound, f"{peak_conns} connections > {bound}"),
@@ -339,8 +361,9 @@ def main() -> int:
     nxt = stats.ms.get("GET /v1/quizzes/{id}/next", [float("nan")])
     ans = stats.ms.get("POST /v1/quizzes/{id}/answers", [float("nan")])
     print(
-        f"students={args.students} duration_s={args.duration:.0f} requests={total} "
-        f"errors={len(stats.errors)} next_p50_ms={statistics.median(nxt):.1f} "
+        f"students={len(tokens)} duration_s={args.duration:.0f} requests={total} "
+        f"errors={len(stats.errors) + len(logins.errors)} "
+        f"login_p50_ms={statistics.median(logins.ms['POST /v1/auth/login']):.0f} next_p50_ms={statistics.median(nxt):.1f} "
         f"next_p99_ms={pct(nxt, 99):.1f} answer_p50_ms={statistics.median(ans):.1f} "
         f"answer_p99_ms={pct(ans, 99):.1f} rss_warm_mib={warm / 1024:.0f} rss_end_mib={end / 1024:.0f} "
         f"memory_growth={growth:.3f} db_connections_peak={peak_conns} db_connections_bound={bound} "
