@@ -87,7 +87,11 @@ def kafka_topic(settings: Settings) -> Iterator[str]:
 
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     admin.create_topics([NewTopic(settings.kafka_topic_events, settings.kafka_topic_partitions, 1)])
+    admin.close()
     yield settings.kafka_topic_events
+    # A fresh client: the broker closes connections idle for 10 minutes (connections.max.idle.ms),
+    # and a whole test session is longer than that.
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     try:
         admin.delete_topics([settings.kafka_topic_events])
     finally:
