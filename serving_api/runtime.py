@@ -43,6 +43,12 @@ async def _configure(conn: psycopg.AsyncConnection) -> None:
     set_json_dumps(_dumps, conn)
 
 
+def redis_client(url: str) -> aioredis.Redis:
+    """Short timeouts (Redis holds only what the API can serve without; serving_api.services.
+    redis_guard)."""
+    return aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+
 class Runtime:
     """Built by the app factory; opened in the lifespan, closed at shutdown."""
 
@@ -68,9 +74,7 @@ class Runtime:
         # Authoring and administration use the ORM.
         self.engine: AsyncEngine = make_async_engine(settings, pool_size=5, max_overflow=5)
         self.sessions: async_sessionmaker = make_async_sessionmaker(self.engine)
-        self.redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
-        )
+        self.redis = redis_client(settings.redis_url)
         self.verifier = TokenVerifier(settings)
         self.password_checks = asyncio.Semaphore(options.password_checks)
         self.accounts = AccountCache(self.pg)

@@ -8,6 +8,7 @@ no data on disk), every item served from then on is counted again.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 import uuid
@@ -75,11 +76,13 @@ def redis_outage(
         served_without_redis = _served_between(engine, bank.tenant.id, t_fault, t_restart)
 
         rd.up()  # empty: the stack's Redis keeps nothing on disk
+        errors_back = errors()
         again = StudentTraffic(server.url, tokens, bank.exam, seed=8).start()
         again.phase = "redis back"
         again.wait_for("redis back", successes=3 * students)
         time.sleep(phase_s)
         again.stop()
+        misses_after = errors() - errors_back
         served_after = _served_between(engine, bank.tenant.id, t_restart)
         client = redis.Redis.from_url(rd.redis_url)
         counted_after = sum(int(client.get(k)) for k in client.scan_iter(f"{namespace}:exposure:*"))
@@ -95,6 +98,8 @@ def redis_outage(
             "served_without_redis": served_without_redis,
             "served_after_return": served_after,
             "counted_after_return": counted_after,
+            # Calls slower than the guard's 0.5 s (a starved CPU) are misses too, and counted.
+            "missed_after_return": misses_after,
             "ready": {
                 "frozen": ready_frozen.json()["checks"]["redis"],
                 "down": ready_down.json()["checks"]["redis"],
@@ -124,9 +129,40 @@ def test_redis_down_serves_without_the_cap_and_counters_resume(rel_db, rel_engin
     assert f["served_without_redis"] > 10
     assert f["redis_errors_counted"] >= f["served_without_redis"] - 10
     assert f["ready"]["frozen"].startswith("down") and f["ready"]["down"].startswith("down")
-    # Redis is back: every item served since is counted again, exactly.
+    # Redis is back: every item served since is counted again — in Redis, or, for the few whose
+    # call overran the guard's 0.5 s (a busy CPU) or came while it still skipped Redis, as a
+    # miss in qbank_redis_errors_total. None is lost from both.
     assert f["ready"]["back"] == "ok"
     assert f["served_after_return"] > 10
-    # A serve whose request was already in flight when Redis came back may miss the counter;
-    # every serve after that is counted.
-    assert 0 <= f["served_after_return"] - f["counted_after_return"] <= 2
+    assert f["counted_after_return"] + f["missed_after_return"] == f["served_after_return"]
+    assert f["counted_after_return"] >= 0.9 * f["served_after_return"]
+
+
+def test_a_redis_restart_costs_no_call():
+    """Connections pooled before a Redis restart are dead after it: the API's client replaces
+    them on first use instead of failing that call (which would leave a serve uncounted)."""
+    from serving_api.runtime import redis_client
+
+    rd = PrivateServices("redis-restart", {"redis"})
+    try:
+        rd.up()
+
+        async def scenario() -> list[str]:
+            client = redis_client(rd.redis_url)
+            # Five connections in the pool (each held by a blocking call at the same time).
+            await asyncio.gather(*(client.blpop([f"k{i}"], timeout=0.3) for i in range(5)))
+            await asyncio.to_thread(rd.kill, "redis")
+            await asyncio.to_thread(rd.up)
+            failures = []
+            for _ in range(8):
+                try:
+                    await client.incr("counted")
+                except redis.RedisError as exc:
+                    failures.append(repr(exc))
+            assert int(await client.get("counted") or 0) == 8 - len(failures)
+            await client.aclose()
+            return failures
+
+        assert asyncio.run(scenario()) == []
+    finally:
+        rd.cleanup()
