@@ -19,6 +19,7 @@ import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from qbank.settings import get_settings
 from tests.reliability.conftest import Bank
@@ -134,6 +135,7 @@ def ingestion_kills(
             "events_published_twice": sum(1 for n in copies.values() if n > 1),
             "drain_s": round(drain_s, 1),
             "load_s": round(load_s, 1),
+            "process_logs": "".join(p.logs() for p in procs),
             **exactly_once(engine, traffic.quizzes),
         }
     finally:
@@ -157,7 +159,7 @@ def _loaded(engine: Engine, quizzes, n_events: int) -> bool:
 
 def test_relay_and_consumer_killed_repeatedly_each_event_lands_once(rel_db, rel_engine, rel_bank):
     f = ingestion_kills(rel_db, rel_engine, rel_bank)
-    print({k: v for k, v in f.items() if k != "calls"})
+    print({k: v for k, v in f.items() if k not in ("calls", "process_logs")})
     assert all(c.status in (200, 201) for c in f["calls"]), f["traffic"]
     assert f["relay_crashes"] == 3 and f["consumer_kills"] == 4
     # The crashes did their damage: events reached the topic twice ...
@@ -165,3 +167,6 @@ def test_relay_and_consumer_killed_repeatedly_each_event_lands_once(rel_db, rel_
     assert f["events_on_topic"] > f["events"]
     # ... and raw.events holds each event exactly once (checked by exactly_once).
     assert f["events"] == f["raw_rows"] and f["events"] > 100
+    # The relays' and consumers' logs never carry the database password.
+    password = make_url(rel_db).password
+    assert f"{password}@" not in f["process_logs"] and "password=" not in f["process_logs"]

@@ -28,6 +28,7 @@ class Call:
     error: str | None
     seconds: float
     body: bytes  # kept for failures only
+    ended: float  # time.monotonic() when the answer (or the error) came
 
 
 class StudentTraffic:
@@ -116,13 +117,27 @@ class StudentTraffic:
             r = await client.request(method, path, **kw)
         except httpx.HTTPError as exc:
             self.calls.append(
-                Call(phase, step, None, type(exc).__name__, time.perf_counter() - t0, b"")
+                Call(
+                    phase,
+                    step,
+                    None,
+                    type(exc).__name__,
+                    time.perf_counter() - t0,
+                    b"",
+                    time.monotonic(),
+                )
             )
             return None
         ok = r.status_code < 400
         self.calls.append(
             Call(
-                phase, step, r.status_code, None, time.perf_counter() - t0, b"" if ok else r.content
+                phase,
+                step,
+                r.status_code,
+                None,
+                time.perf_counter() - t0,
+                b"" if ok else r.content,
+                time.monotonic(),
             )
         )
         return r
