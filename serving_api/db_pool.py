@@ -14,6 +14,7 @@ connect); if not, requests are refused with `DatabaseUnreachable`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -38,15 +39,40 @@ class GatedConnectionPool(AsyncConnectionPool):
         self._down_since: float | None = None
         self._next_probe = 0.0
         self._probe_lock = asyncio.Lock()
+        self._gate_closed = asyncio.Event()
 
     @property
     def reachable(self) -> bool:
         return self._down_since is None
 
-    @asynccontextmanager
-    async def connection(self, timeout: float | None = None) -> AsyncIterator:
+    async def getconn(self, timeout: float | None = None):
         if self._down_since is not None:
             await self._gate()
+        # Wait for a connection, or for the gate to close meanwhile: the requests already
+        # queued when the database goes away are refused too, not kept for the whole timeout.
+        # (psycopg_pool gives no connection to a cancelled waiter.)
+        waiting = asyncio.ensure_future(super().getconn(timeout))
+        closing = asyncio.ensure_future(self._gate_closed.wait())
+        try:
+            await asyncio.wait({waiting, closing}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the request itself is cancelled: lose no connection
+            closing.cancel()
+            waiting.cancel()
+            with contextlib.suppress(BaseException):
+                await self.putconn(await waiting)
+            raise
+        closing.cancel()
+        if not waiting.done():
+            waiting.cancel()
+        try:
+            return await waiting
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise
+            raise DatabaseUnreachable("database unreachable (refused while waiting)") from None
+
+    @asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator:
         conn = None
         try:
             async with super().connection(timeout) as conn:
@@ -78,11 +104,13 @@ class GatedConnectionPool(AsyncConnectionPool):
                 extra={"down_s": round(time.monotonic() - self._down_since, 1)},
             )
             self._down_since = None
+            self._gate_closed.clear()
 
     def _close_gate(self, exc: Exception) -> None:
         if self._down_since is None:
             self._down_since = time.monotonic()
             self._next_probe = 0.0  # the next request probes at once
+            self._gate_closed.set()
             log.warning(
                 "database connection failed: probing before serving again",
                 extra={"error": f"{type(exc).__name__}: {exc}"},
