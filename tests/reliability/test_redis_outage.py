@@ -76,16 +76,26 @@ def redis_outage(
         served_without_redis = _served_between(engine, bank.tenant.id, t_fault, t_restart)
 
         rd.up()  # empty: the stack's Redis keeps nothing on disk
+        client = redis.Redis.from_url(rd.redis_url)
+        counted = lambda: sum(  # noqa: E731
+            int(client.get(k) or 0) for k in client.scan_iter(f"{namespace}:exposure:*")
+        )
         errors_back = errors()
         again = StudentTraffic(server.url, tokens, bank.exam, seed=8).start()
         again.phase = "redis back"
+        # The first calls after the return are the guard's probe and the calls it skips meanwhile.
         again.wait_for("redis back", successes=3 * students)
+        t_settled, misses_settled, counted_settled = _db_now(engine), errors(), counted()
         time.sleep(phase_s)
         again.stop()
         misses_after = errors() - errors_back
         served_after = _served_between(engine, bank.tenant.id, t_restart)
-        client = redis.Redis.from_url(rd.redis_url)
-        counted_after = sum(int(client.get(k)) for k in client.scan_iter(f"{namespace}:exposure:*"))
+        counted_after = counted()
+        settled = {
+            "served": _served_between(engine, bank.tenant.id, t_settled),
+            "counted": counted_after - counted_settled,
+            "missed": errors() - misses_settled,
+        }
         client.close()
         ready_back = httpx.get(server.url + "/ready", timeout=10)
         return {
@@ -100,6 +110,8 @@ def redis_outage(
             "counted_after_return": counted_after,
             # Calls slower than the guard's 0.5 s (a starved CPU) are misses too, and counted.
             "missed_after_return": misses_after,
+            # The same once the guard had let Redis back in (its probe answered).
+            "settled_after_return": settled,
             "ready": {
                 "frozen": ready_frozen.json()["checks"]["redis"],
                 "down": ready_down.json()["checks"]["redis"],
@@ -135,7 +147,11 @@ def test_redis_down_serves_without_the_cap_and_counters_resume(rel_db, rel_engin
     assert f["ready"]["back"] == "ok"
     assert f["served_after_return"] > 10
     assert f["counted_after_return"] + f["missed_after_return"] == f["served_after_return"]
-    assert f["counted_after_return"] >= 0.9 * f["served_after_return"]
+    # Once the guard has probed Redis back in, serves are counted in Redis again: only a call
+    # overrunning the guard's 0.5 s on a starved CPU may still miss.
+    settled = f["settled_after_return"]
+    assert settled["served"] > 10
+    assert settled["missed"] <= max(3, 0.1 * settled["served"]), settled
 
 
 def test_a_redis_restart_costs_no_call():
