@@ -53,17 +53,31 @@ def pattern_log_likelihood(grid, correct, a, b, c):
     so log P = log(c + e) − log1p(e) and log(1 − P) = log(1 − c) − log1p(e); z is clipped to
     ±700 so e stays a finite normal number and no term underflows.
     """
-    x, a, b, c = _items(correct, a, b, c)
-    grid = np.asarray(grid, dtype=float)
-    z = a * (grid[..., None] - b)
-    np.clip(z, -700.0, 700.0, out=z)
-    e = np.exp(z)
-    out = -np.log1p(e).sum(axis=-1)
-    if x.any():
-        out += np.log(c[x] + e[..., x]).sum(axis=-1)
-    if not x.all():
-        out += np.log1p(-c[~x]).sum()
-    return out
+    return _Pattern(*_items(correct, a, b, c)).log_likelihood(np.asarray(grid, dtype=float))
+
+
+class _Pattern:
+    """One response pattern with what does not depend on θ computed once (EAP evaluates it on
+    several grids)."""
+
+    __slots__ = ("a", "b", "c_right", "right", "all_right", "wrong_const")
+
+    def __init__(self, x, a, b, c):
+        self.a, self.b = a, b
+        self.right = x
+        self.all_right = bool(x.all())
+        self.c_right = c[x]
+        self.wrong_const = float(np.log1p(-c[~x]).sum()) if not self.all_right else 0.0
+
+    def log_likelihood(self, grid: np.ndarray) -> np.ndarray:
+        z = self.a * (grid[..., None] - self.b)
+        np.clip(z, -700.0, 700.0, out=z)
+        e = np.exp(z)
+        out = -np.log1p(e).sum(axis=-1)
+        if self.c_right.size:
+            er = e if self.all_right else e[..., self.right]
+            out += np.log(self.c_right + er).sum(axis=-1)
+        return out + self.wrong_const
 
 
 def eap_from_log_posterior(grid, log_post):
@@ -96,12 +110,14 @@ def eap(correct, a, b, c, prior_mean=0.0, prior_sd=1.0, n_quad=61):
         raise ValueError(f"prior_sd must be positive (got {prior_sd})")
     if x.size == 0:
         return AbilityEstimate(float(prior_mean), float(prior_sd))
-    lo, hi = prior_mean - 6.0 * prior_sd, prior_mean + 6.0 * prior_sd
+    pattern = _Pattern(x, a, b, c)
+    # ±9 prior SDs: the prior alone is below e^-40 there, so the first look rarely needs widening
+    lo, hi = prior_mean - 9.0 * prior_sd, prior_mean + 9.0 * prior_sd
     mean = sd = 0.0
-    n = max(n_quad // 2, 21)  # a coarse first look, then n_quad points where the posterior is
+    n = max(n_quad // 2, 37)  # a coarse first look, then n_quad points where the posterior is
     for _ in range(12):
         grid = np.linspace(lo, hi, n)
-        lp = pattern_log_likelihood(grid, x, a, b, c) - 0.5 * ((grid - prior_mean) / prior_sd) ** 2
+        lp = pattern.log_likelihood(grid) - 0.5 * ((grid - prior_mean) / prior_sd) ** 2
         lp -= lp.max()
         span = hi - lo
         if lp[0] > _NEGLIGIBLE or lp[-1] > _NEGLIGIBLE:  # posterior runs off the grid: widen
@@ -115,8 +131,9 @@ def eap(correct, a, b, c, prior_mean=0.0, prior_sd=1.0, n_quad=61):
         # zoom on the support (log density within 40 of the mode), tails of any shape included
         inside = np.flatnonzero(lp > _NEGLIGIBLE)
         lo, hi = grid[max(inside[0] - 1, 0)], grid[min(inside[-1] + 1, n - 1)]
-        # enough points for spacing ≤ 0.4 SD even when a long tail (from c) widens the support
-        need = int(np.ceil(2.5 * (hi - lo) / max(sd, 0.5 * h))) + 1
+        # enough points for spacing ≤ 0.33 SD (a margin: the coarse look measures SD roughly),
+        # even when a long tail (from c) widens the support
+        need = int(np.ceil(3.0 * (hi - lo) / max(sd, 0.5 * h))) + 1
         n = min(max(need, n_quad), 8 * n_quad)
     return AbilityEstimate(float(mean), float(sd))
 

@@ -241,14 +241,25 @@ def select_next_item(
     boolean per item, ``quota_remaining`` an int per quota topic (columns of
     ``pool.membership``); ``rejected_mask`` the items this student's earlier decisions set aside
     (`Selection.rejected`); ``adaptive=False`` serves a random eligible item instead."""
+    served = np.asarray(served_mask, dtype=bool)[None, :]
+    quota = None if quota_remaining is None else np.asarray(quota_remaining)[None]
+    positions = None if positions_remaining is None else [positions_remaining]
+    rejected = None if rejected_mask is None else np.asarray(rejected_mask, bool)[None, :]
+    if adaptive and randomesque_k == 1 and served.shape[1] == pool.n_items:
+        if pool.n_topics and (quota is None or positions is None):
+            raise ValueError(
+                "a pool with quota topics needs quota_remaining and positions_remaining"
+            )
+        elig, relaxed = eligibility(pool, served, quota, positions, capped_mask, rejected)
+        return _next_by_information(pool, theta, elig[0], bool(relaxed[0]), rng, use_sympson_hetter)
     chosen, relaxed, redraws, considered = select_batch(
         pool,
         theta,
-        served=np.asarray(served_mask, dtype=bool)[None, :],
-        quota_remaining=None if quota_remaining is None else np.asarray(quota_remaining)[None],
-        positions_remaining=None if positions_remaining is None else [positions_remaining],
+        served=served,
+        quota_remaining=quota,
+        positions_remaining=positions,
         capped=capped_mask,
-        rejected=None if rejected_mask is None else np.asarray(rejected_mask, bool)[None, :],
+        rejected=rejected,
         rng=rng,
         randomesque_k=randomesque_k,
         use_sympson_hetter=use_sympson_hetter,
@@ -265,3 +276,59 @@ def select_next_item(
         sh_redraws=int(redraws[0]),
         rejected=tuple(int(i) for i in np.flatnonzero(considered[0])),
     )
+
+
+_HEAD = 16  # candidates sorted up front by the single-student path
+
+
+def _next_by_information(
+    pool: ItemPool, theta: float, elig, relaxed: bool, rng, use_sh: bool, max_redraws: int = 100
+) -> Selection:
+    """`select_batch`'s rules 3–5 for one student with randomesque_k = 1, the API's hot path.
+
+    Candidates are visited in decreasing information and each is accepted with probability K_i,
+    which is the same draw as "accept each eligible item with probability K_i, serve the most
+    informative accepted one"; only the eligible items are evaluated.
+    """
+    cand = np.flatnonzero(elig)
+    if cand.size == 0:
+        return Selection(index=None, status=POOL_EXHAUSTED, cap_relaxed=relaxed)
+    info = info_3pl(np.array([float(theta)]), pool.a[cand], pool.b[cand], pool.c[cand])[0]
+    if not use_sh:
+        return Selection(index=int(cand[np.argmax(info)]), status=OK, cap_relaxed=relaxed)
+    if not (pool.K[cand] > 0).any():  # no pass can accept: straight to the lottery
+        return _drawn(int(rng.choice(cand)), cand, relaxed, 1)
+    # The first pass usually accepts one of the first few candidates: sort only a head of the
+    # order, and the rest only if the head was all rejected (fresh draws, so nothing changes).
+    head = min(_HEAD, cand.size)
+    part = np.argpartition(-info, head - 1)[:head] if head < cand.size else np.arange(cand.size)
+    top = part[np.argsort(-info[part], kind="stable")]
+    accepted = rng.random(head) < pool.K[cand[top]]
+    if accepted.any():
+        first = int(np.argmax(accepted))
+        rejected = tuple(int(i) for i in cand[top[:first]])
+        return Selection(index=int(cand[top[first]]), status=OK, cap_relaxed=relaxed,
+                         rejected=rejected)  # fmt: skip
+    order = cand[np.argsort(-info, kind="stable")]
+    k = pool.K[order]
+    if head < order.size:
+        accepted = rng.random(order.size - head) < k[head:]
+        if accepted.any():
+            first = head + int(np.argmax(accepted))
+            rejected = tuple(int(i) for i in order[:first])
+            return Selection(index=int(order[first]), status=OK, cap_relaxed=relaxed,
+                             rejected=rejected)  # fmt: skip
+    # Every candidate rejected: the lottery is drawn again among all of them.
+    for attempt in range(1, max_redraws + 1):
+        accepted = rng.random(order.size) < k
+        if accepted.any():
+            return _drawn(int(order[int(np.argmax(accepted))]), order, relaxed, attempt)
+    idx = int(rng.choice(order, p=k / k.sum()))  # lottery ∝ K after max_redraws passes
+    return _drawn(idx, order, relaxed, max_redraws + 1)
+
+
+def _drawn(idx: int, order, relaxed: bool, redraws: int) -> Selection:
+    """After a failed pass every eligible item was put to the lottery: all but `idx` rejected."""
+    rejected = tuple(sorted(int(i) for i in order if i != idx))
+    return Selection(index=idx, status=OK, cap_relaxed=relaxed, sh_redraws=redraws,
+                     rejected=rejected)  # fmt: skip

@@ -192,3 +192,34 @@ def test_decision_on_5000_items_is_under_a_millisecond():
                          positions_remaining=40, capped_mask=capped, rng=rng, randomesque_k=3)  # fmt: skip
         times.append(time.perf_counter() - t)
     assert np.median(times) < 1e-3
+
+
+@pytest.mark.parametrize("n, k_range", [(12, (0.05, 0.9)), (40, (0.0, 0.08))])
+def test_single_student_path_draws_like_the_batch_path(n, k_range):
+    """select_next_item's lazy walk in information order is the same lottery as select_batch's
+    "accept each eligible item with probability K, serve the most informative accepted one"
+    (low K: the walk goes past its sorted head and whole passes are redrawn)."""
+    rng = np.random.default_rng(11)
+    pool = ItemPool.build(
+        rng.lognormal(0, 0.3, n), rng.normal(0, 1, n), np.full(n, 0.2), rng.uniform(*k_range, n)
+    )
+    served = np.zeros(n, bool)
+    served[[0, 5]] = True
+    draws = 20_000
+    single = [select_next_item(pool, 0.4, served_mask=served, rng=rng) for _ in range(draws)]
+    idx, _, redraws, considered = select_batch(
+        pool, np.full(draws, 0.4), served=np.tile(served, (draws, 1)), rng=rng
+    )
+    f_single = np.bincount([s.index for s in single], minlength=n) / draws
+    f_batch = np.bincount(idx, minlength=n) / draws
+    assert f_single[[0, 5]].sum() == 0
+    np.testing.assert_allclose(f_single, f_batch, atol=0.015)
+
+    # the items set aside per decision and the redraws agree on average too
+    def same_mean(x, y):  # within 4 standard errors of the difference
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        se = np.sqrt(x.var() / x.size + y.var() / y.size)
+        return abs(x.mean() - y.mean()) <= 4 * se + 1e-9
+
+    assert same_mean([len(s.rejected) for s in single], considered.sum(axis=1) - 1)
+    assert same_mean([s.sh_redraws for s in single], redraws)
