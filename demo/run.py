@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> dict:
             client, engine, tenant_id, f"{prefix}-r2", plan.round2_students, args.seed + 3
         )
 
+    marks = {"setup": time.monotonic()}
     bodies = [
         quiz_body(exam_code, False, plan.linear_length, "exam" if i % 3 == 0 else "tutor")
         for i in range(len(linear))
@@ -267,11 +268,14 @@ def main(argv: list[str] | None = None) -> dict:
         )
     )
     r1_adaptive = [o for o in r1 if o.adaptive]
+    marks["round 1"] = time.monotonic()
 
     say("waiting for the outbox relay to publish every event to Kafka")
     wait_outbox_drained(engine)
+    marks["outbox drained"] = time.monotonic()
     run_pipeline(plan)
     set_id = wait_active_set(engine, tenant_id, exam_code)
+    marks["pipeline"] = time.monotonic()
     say(f"parameter set {set_id} is live for {exam_code}")
     time.sleep(1.0)  # the API reloads on NOTIFY; give it a moment
 
@@ -286,10 +290,16 @@ def main(argv: list[str] | None = None) -> dict:
             label="round 2 (calibrated)",
         )
     )
+    marks["round 2"] = time.monotonic()
     wait_outbox_drained(engine)
 
     result = summary(engine, tenant_id, exam_code, truth, r1_adaptive, r2, plan.min_respondents)
     result["minutes"] = round((time.monotonic() - started) / 60, 1)
+    previous, phases = started, []
+    for name, at in marks.items():
+        phases.append(f"{name} {at - previous:.0f}s")
+        previous = at
+    result["phases"] = ", ".join(phases)
     print("\n=== QBank demo summary ===")
     for k, v in result.items():
         print(f"{k:<32} {v}")

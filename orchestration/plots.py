@@ -24,11 +24,14 @@ def as_markdown(fig: Figure, alt: str) -> dg.MetadataValue:
 
 def item_characteristic_curves(a, b, c, labels, title: str, max_items: int = 12) -> Figure:
     """P(θ) of up to `max_items` items spread over the difficulty range."""
+    # Positions, never labels: a filtered pandas column keeps its gappy index.
+    a, b, c = (np.asarray(v, dtype=float) for v in (a, b, c))
+    labels = list(labels)
     order = np.argsort(b)
     pick = order[np.linspace(0, len(order) - 1, min(max_items, len(order))).astype(int)]
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
-    p = prob_3pl(THETA, np.asarray(a)[pick], np.asarray(b)[pick], np.asarray(c)[pick])
+    p = prob_3pl(THETA, a[pick], b[pick], c[pick])
     for j, i in enumerate(pick):
         ax.plot(THETA, p[:, j], lw=1.2, label=str(labels[i]))
     ax.set(xlabel="θ", ylabel="P(correct)", title=title, ylim=(0, 1))
