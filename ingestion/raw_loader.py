@@ -1,6 +1,6 @@
 """Kafka messages → `raw.events` / `raw.dead_letters`, with the consumed offsets, in one transaction.
 
-A batch is validated against the event contract (`ingestion.events.parse_event`) in Python, then
+A batch is validated against the event contract (`ingestion.events.event_fields`) in Python, then
 written in one PostgreSQL transaction:
 
 1. valid events are COPY'd into `raw.events`, idempotent on event_id: straight in when every
@@ -29,12 +29,22 @@ import orjson
 import psycopg
 from sqlalchemy.engine import make_url
 
-from ingestion.events import EventEnvelope, InvalidEvent, parse_event
+from ingestion.events import EventEnvelope, InvalidEvent, event_fields
 
 # pg_advisory_xact_lock key shared by every loader of raw.events ("qbank raw" in ASCII).
 RAW_LOAD_LOCK = 0x7162616E6B726177 & 0x7FFFFFFFFFFFFFFF
 
 ENVELOPE_FIELDS = tuple(EventEnvelope.model_fields)
+if set(ENVELOPE_FIELDS) != {
+    "event_id",
+    "event_type",
+    "schema_version",
+    "occurred_at",
+    "tenant_id",
+    "user_id",
+    "quiz_id",
+}:  # prepare_batch pops exactly these into their columns; the rest is the payload
+    raise TypeError(f"raw.events columns do not match the event envelope {ENVELOPE_FIELDS}")
 _COLUMNS = (
     "event_id, event_type, schema_version, occurred_at, tenant_id, user_id, quiz_id, payload, "
     "source_topic, source_partition, source_offset"
@@ -108,52 +118,51 @@ class BatchResult:
     next_offsets: dict[tuple[str, int], int]
 
 
-_ENVELOPE = frozenset(ENVELOPE_FIELDS)
 _ROW = "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n"
 
 
 def prepare_batch(messages: Iterable[KafkaMessage]) -> PreparedBatch:
     """Validate each message against the contract and build the COPY payload; pure (no I/O).
 
-    A valid event's row is built from pydantic's JSON form of the validated model (canonical UUIDs,
-    UTC timestamps), so the database never sees a form the contract did not accept.
+    A valid event's row is built from the fields the contract validated (`event_fields`:
+    canonical UUIDs, UTC timestamps, defaults filled), so the database never sees a form the
+    contract did not accept; the payload column is the JSON of every field outside the envelope.
     """
     batch = PreparedBatch()
     rows: list[str] = []
+    append = rows.append
+    dead_letters = batch.dead_letters
     next_offsets = batch.next_offsets
+    n = 0
     for msg in messages:
-        batch.messages += 1
-        tp = (msg.topic, msg.partition)
-        if msg.offset >= next_offsets.get(tp, -1):
-            next_offsets[tp] = msg.offset + 1
+        n += 1
+        topic, partition, offset, value = msg.topic, msg.partition, msg.offset, msg.value
+        tp = (topic, partition)
+        if offset >= next_offsets.get(tp, -1):
+            next_offsets[tp] = offset + 1
         try:
-            if msg.value is None:
+            if value is None:
                 raise InvalidEvent("empty message (no value)")
-            event = parse_event(msg.value)
+            doc = event_fields(value)
         except InvalidEvent as exc:
-            batch.dead_letters.append(
-                DeadLetterRow(msg.topic, msg.partition, msg.offset, msg.key, msg.value, exc.reason)
-            )
+            dead_letters.append(DeadLetterRow(topic, partition, offset, msg.key, value, exc.reason))
             continue
-        doc = event.__pydantic_serializer__.to_python(event, mode="json")
-        payload = orjson.dumps({k: v for k, v in doc.items() if k not in _ENVELOPE})
-        rows.append(
-            _ROW
-            % (
-                doc["event_id"],
-                doc["event_type"],
-                doc["schema_version"],
-                doc["occurred_at"],
-                doc["tenant_id"],
-                doc["user_id"],
-                doc["quiz_id"],
-                # COPY text format: backslash escapes; JSON holds no raw tab or newline.
-                payload.decode().replace("\\", "\\\\"),
-                msg.topic,
-                msg.partition,
-                msg.offset,
-            )
+        pop = doc.pop
+        envelope = (
+            pop("event_id"),
+            pop("event_type"),
+            pop("schema_version"),
+            # ISO 8601 with its UTC offset (orjson: 5x faster than str(datetime))
+            orjson.dumps(pop("occurred_at"))[1:-1].decode(),
+            pop("tenant_id"),
+            pop("user_id"),
+            pop("quiz_id"),
         )
+        payload = orjson.dumps(doc).decode()
+        if "\\" in payload:  # COPY text format: backslash escapes; JSON holds no raw tab/newline
+            payload = payload.replace("\\", "\\\\")
+        append(_ROW % (*envelope, payload, topic, partition, offset))
+    batch.messages = n
     batch.valid = len(rows)
     batch.copy_data = "".join(rows).encode()
     return batch
@@ -203,25 +212,17 @@ class RawLoader:
         return {int(p): int(o) for p, o in rows}
 
     def load(self, batch: PreparedBatch) -> BatchResult:
-        """Write one prepared batch and its offsets atomically; returns what landed."""
-        loaded = 0
-        with self.conn.transaction():
-            cur = self.conn.cursor()
-            if batch.valid:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (RAW_LOAD_LOCK,))
-                loaded = self._insert_events(cur, batch)
-            if batch.dead_letters:
-                cur.executemany(
-                    'INSERT INTO raw.dead_letters (topic, partition, "offset", key, value, reason) '
-                    "VALUES (%s, %s, %s, %s, %s, %s) "
-                    'ON CONFLICT (topic, partition, "offset") DO NOTHING',
-                    [
-                        (d.topic, d.partition, d.offset, d.key, d.value, d.reason)
-                        for d in batch.dead_letters
-                    ],
-                )
-            if batch.next_offsets:
-                self._store_offsets(cur, batch.next_offsets)
+        """Write one prepared batch and its offsets atomically; returns what landed.
+
+        New events are COPY'd straight into raw.events (the common case, as fast as a plain
+        COPY). If an event_id is already there or twice in the batch, that COPY fails as a whole,
+        the transaction is rolled back (nothing of the batch was written) and the batch is
+        written again through the stage table with ON CONFLICT DO NOTHING.
+        """
+        try:
+            loaded = self._write(batch, direct=True)
+        except psycopg.errors.UniqueViolation:
+            loaded = self._write(batch, direct=False)
         return BatchResult(
             messages=batch.messages,
             loaded=loaded,
@@ -230,20 +231,43 @@ class RawLoader:
             next_offsets=dict(batch.next_offsets),
         )
 
-    def _insert_events(self, cur: psycopg.Cursor, batch: PreparedBatch) -> int:
-        """COPY straight into raw.events (every event new: the common case, as fast as a plain
-        COPY); if an event_id is already there or twice in the batch, the COPY fails as a whole
-        (savepoint) and the batch goes through the stage table with ON CONFLICT DO NOTHING."""
+    def _write(self, batch: PreparedBatch, *, direct: bool) -> int:
+        """One transaction in four round trips: BEGIN + lock, COPY (start, data + end), then the
+        dead letters, the offsets and COMMIT together (pipeline mode). Rolled back on any error."""
+        conn = self.conn
+        cur = conn.cursor()
+        loaded = 0
         try:
-            with self.conn.transaction(), cur.copy(_COPY_DIRECT) as copy:
-                copy.write(batch.copy_data)
-            return batch.valid
-        except psycopg.errors.UniqueViolation:
-            pass
-        with cur.copy(_COPY_STAGE) as copy:
-            copy.write(batch.copy_data)
-        cur.execute(_INSERT_NEW)
-        return cur.rowcount
+            if batch.valid:
+                with conn.pipeline():  # BEGIN is implicit (autocommit off)
+                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (RAW_LOAD_LOCK,))
+                with cur.copy(_COPY_DIRECT if direct else _COPY_STAGE) as copy:
+                    copy.write(batch.copy_data)
+                if direct:
+                    loaded = batch.valid
+                else:
+                    cur.execute(_INSERT_NEW)
+                    loaded = cur.rowcount
+            with conn.pipeline():
+                if batch.dead_letters:
+                    cur.executemany(
+                        "INSERT INTO raw.dead_letters "
+                        '(topic, partition, "offset", key, value, reason) '
+                        "VALUES (%s, %s, %s, %s, %s, %s) "
+                        'ON CONFLICT (topic, partition, "offset") DO NOTHING',
+                        [
+                            (d.topic, d.partition, d.offset, d.key, d.value, d.reason)
+                            for d in batch.dead_letters
+                        ],
+                    )
+                if batch.next_offsets:
+                    self._store_offsets(cur, batch.next_offsets)
+                conn.commit()
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+        return loaded
 
     def _store_offsets(self, cur: psycopg.Cursor, next_offsets: dict[tuple[str, int], int]) -> None:
         # GREATEST: a slower parallel reader of the same partition never moves the offset back.
