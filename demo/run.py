@@ -233,6 +233,9 @@ def main(argv: list[str] | None = None) -> dict:
     wait_for_api(base)
     tenant_id = setup.ensure_tenant(engine)
     exam_code = setup.next_exam_code(engine)
+    cleared = setup.new_exposure_day(settings.redis_url, settings.redis_namespace, tenant_id)
+    if cleared:
+        say(f"a new exposure day for the demo tenant: {cleared} counters of earlier runs cleared")
     topics, items = generate_bank(args.seed, plan.items)
     with httpx.Client(base_url=base, timeout=120) as client:
         tokens = {role: setup.login(client, email) for role, (email, *_rest) in setup.STAFF.items()}

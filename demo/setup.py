@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+import redis
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 
@@ -15,6 +16,7 @@ from demo.simulator import ApiFailure, TrueItem
 from qbank.db import session_scope
 from qbank.models import Tenant, User
 from qbank.passwords import hash_password
+from serving_api.services.exposure import counter_key, today
 
 TENANT_SLUG = "demo-med"
 STAFF = {
@@ -31,6 +33,24 @@ COHORTS = ("class-2026", "class-2027")
 class DemoTenant:
     id: uuid.UUID
     tokens: dict[str, str]
+
+
+def new_exposure_day(redis_url: str, namespace: str, tenant_id: uuid.UUID) -> int:
+    """Operator step: clear today's daily exposure counters of the demo tenant.
+
+    A demo run packs weeks of students into minutes and every run reuses the same questions, so
+    a second run on the same day would start with items at the daily cap (500) and adaptive
+    selection would work around them. Each run therefore stands for a new day. The API forgets
+    the items it learned were capped within a minute. Returns the number of counters cleared."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        pattern = counter_key(namespace, tenant_id, "*", today())
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+        return len(keys)
+    finally:
+        client.close()
 
 
 def ensure_tenant(engine) -> uuid.UUID:

@@ -3,8 +3,9 @@
 An item is counted when it is actually served: the delivery code calls `try_serve` for the item
 it chose, right before recording it, and `release` if recording then fails. The Lua script makes
 "below the cap? then count it" one atomic step (no check-then-increment race between servers).
-Items found at their cap are remembered in this process until the day changes, so selection can
-exclude them without asking Redis about the whole pool. Redis holds only what may be lost: when it
+Items found at their cap are remembered in this process (until the day changes, and at most
+`remember_s` seconds, so a counter an operator reset is seen again), so selection can exclude
+them without asking Redis about the whole pool. Redis holds only what may be lost: when it
 is unreachable the cap is not enforced (counted in `qbank_redis_errors_total`) and serving goes on;
 calls go through a `RedisGuard`, so a frozen Redis costs a request at most its short timeout.
 """
@@ -12,6 +13,7 @@ calls go through a `RedisGuard`, so a frozen Redis costs a request at most its s
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -42,9 +44,21 @@ def today() -> str:
     return datetime.now(UTC).strftime("%Y%m%d")
 
 
+def counter_key(
+    namespace: str, tenant_id: uuid.UUID | str, question_id: int | str, day: str
+) -> str:
+    """The Redis key of one item's exposure count on one day (`*` as question id: a pattern)."""
+    return f"{namespace}:exposure:{day}:{tenant_id}:{question_id}"
+
+
 class ExposureCounter:
     def __init__(
-        self, client: aioredis.Redis, namespace: str, cap: int, guard: RedisGuard | None = None
+        self,
+        client: aioredis.Redis,
+        namespace: str,
+        cap: int,
+        guard: RedisGuard | None = None,
+        remember_s: float = 60.0,
     ):
         self._redis = client
         self._guard = guard or RedisGuard()
@@ -53,16 +67,19 @@ class ExposureCounter:
         self._try = client.register_script(_TRY_SERVE)
         self._release = client.register_script(_RELEASE)
         self._day = today()
+        self._remember_s = remember_s
+        self._forget_at = time.monotonic() + remember_s
         self._capped: dict[uuid.UUID, set[int]] = {}
 
     def key(self, tenant_id: uuid.UUID, question_id: int, day: str | None = None) -> str:
-        return f"{self._ns}:exposure:{day or today()}:{tenant_id}:{question_id}"
+        return counter_key(self._ns, tenant_id, question_id, day or today())
 
     def capped(self, tenant_id: uuid.UUID) -> set[int]:
         """Question ids of the tenant known to be at today's cap (learned from refusals)."""
-        day = today()
-        if day != self._day:
+        day, now = today(), time.monotonic()
+        if day != self._day or now >= self._forget_at:
             self._day = day
+            self._forget_at = now + self._remember_s
             self._capped.clear()
         return self._capped.setdefault(tenant_id, set())
 

@@ -133,6 +133,30 @@ def test_exposure_counter_is_atomic(settings, redis_client):
     assert sum(results) == 10 and value == 10
 
 
+def test_capped_items_are_remembered_for_a_while_only(settings, redis_client):
+    """A refusal is remembered (selection skips the item without asking Redis), but not for
+    the rest of the day: after an operator resets a counter the item is served again."""
+    import uuid
+
+    async def run() -> tuple[set, set, bool]:
+        client = aioredis.Redis.from_url(settings.redis_url)
+        ns = settings.redis_namespace + ":remember"
+        counter = ExposureCounter(client, ns, cap=1, remember_s=0.3)
+        tenant = uuid.uuid4()
+        assert await counter.try_serve(tenant, 7)
+        assert not await counter.try_serve(tenant, 7)
+        remembered = set(counter.capped(tenant))
+        await client.delete(counter.key(tenant, 7))  # the operator's reset
+        await asyncio.sleep(0.35)
+        forgotten = set(counter.capped(tenant))
+        served_again = await counter.try_serve(tenant, 7)
+        await client.aclose()
+        return remembered, forgotten, served_again
+
+    remembered, forgotten, served_again = asyncio.run(run())
+    assert remembered == {7} and forgotten == set() and served_again
+
+
 def test_exposure_counted_when_served_and_cap_relaxed(
     client, world, engine, settings, redis_client
 ):
