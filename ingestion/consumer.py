@@ -39,8 +39,8 @@ DEFAULT_BATCH_SIZE = 5000
 # While a consumer runs, its main thread is CPU-bound (Kafka decoding, validation) and the writer
 # thread makes a dozen short waits on PostgreSQL per batch; after each wait it needs the GIL back,
 # which by default it gets only when the main thread is forced to yield it: up to 5 ms per wait,
-# doubling the time a batch takes to load. A 1 ms switch interval bounds that (restored after).
-GIL_SWITCH_INTERVAL = 0.001
+# doubling the time a batch takes to load. A 0.2 ms switch interval bounds that (restored after).
+GIL_SWITCH_INTERVAL = 0.0002
 
 
 @dataclass

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import operator
 import uuid
+from contextlib import suppress
 from datetime import UTC, datetime
 from functools import reduce
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, get_origin
 
 import orjson
 from pydantic import (
@@ -140,11 +141,11 @@ def _decode(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InvalidEvent(f"an event must be a JSON object, got {type(data).__name__}")
     event_type = data.get("event_type")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         known = ", ".join(sorted(EVENT_TYPES))
         raise InvalidEvent(f"unknown event_type {event_type!r} (known: {known})")
     version = data.get("schema_version")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
+    if isinstance(version, list | dict) or version not in SUPPORTED_SCHEMA_VERSIONS:
         raise InvalidEvent(
             f"unsupported schema_version {version!r} for {event_type} "
             f"(supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)})"
@@ -172,26 +173,35 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> EventEnvelope:
 # The loader's form of the contract: the fields of a valid event, without building the model.
 #
 # Building a model costs ~15 µs an event, most of it in the four uuid.UUID objects pydantic
-# creates in Python. A loader needs the fields as text, so it first validates against a
-# *canonical* schema derived from the models above: the same fields, types, constraints and
-# `extra="forbid"`, the same discriminator, the same (lax) validators run in Rust on the same
-# decoded dict, except that
+# creates in Python. A loader only needs the fields as text, so `event_fields` first tries
+# *canonical* schemas derived from the models above: the same fields, types, constraints,
+# `extra="forbid"` and discriminator, validated in Rust without model objects, except that
 #   * a UUID must already be in canonical form (lowercase, hyphenated) and stays a str: every such
 #     string is a UUID the model accepts, and str(UUID(s)) == s;
-#   * the envelope's defaulted fields (event_id, occurred_at, schema_version) are required.
-# So whatever the canonical schema accepts, the models accept with the same values. Anything it
-# refuses (a malformed event, or a valid one in another form: an uppercase UUID, a missing
-# event_id) is judged by the models themselves, which decide and give the dead-letter reason.
-# The derivation refuses model features it does not reproduce (other validators, serializers,
-# computed fields, other config), so a change to the contract cannot silently bypass it.
+#   * every field must be present (the envelope's and the types' defaults are not filled in).
+# Two of them, tried in turn:
+#   1. on the raw bytes (pydantic's own JSON parser, no Python dict in between), for event types
+#      whose fields are all scalars, in strict mode (JSON ints for ints, true/false for bools),
+#      with ints within 64 bits and no NaN or infinity (which orjson, and so `parse_event`,
+#      refuses as JSON);
+#   2. on the dict `parse_event` decodes, with the models' own (lax) validation.
+# Each accepts only events the models accept, with the same values (tests/ingestion checks it
+# against `parse_event` on valid and mutated events). Anything they refuse (a malformed event, or
+# a valid one in another form: an uppercase UUID, a missing default) is judged by the models
+# themselves, which decide and give the dead-letter reason. The derivation refuses model features
+# it does not reproduce (other validators, serializers, computed fields, other config), so a
+# change to the contract cannot silently bypass it.
 _CanonicalUUID = Annotated[
     str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ]
-_ENVELOPE_FIELDS = frozenset(EventEnvelope.model_fields)
-_REPRODUCED_VALIDATORS = {"_to_utc": ("occurred_at",)}
+_REPRODUCED_VALIDATORS = {"_to_utc": ("occurred_at",)}  # after-validator: event_fields does it
+_SCALARS = (str, int, float, bool, AwareDatetime, uuid.UUID)
+# Added *before* a field's own constraints: for the same key, pydantic keeps the last one.
+_INT64 = Field(gt=-(2**63) - 1, lt=2**63)
+_FINITE = Field(allow_inf_nan=False)
 
 
-def _canonical_typeddict(model: type[EventEnvelope]) -> type:
+def _check_reproducible(model: type[EventEnvelope]) -> None:
     decorators = model.__pydantic_decorators__
     validators = {
         name: d.info.fields
@@ -209,62 +219,75 @@ def _canonical_typeddict(model: type[EventEnvelope]) -> type:
         or decorators.computed_fields
         or set(model.model_config) - {"extra", "frozen"}
         or model.model_config.get("extra") != "forbid"
+        or any(
+            f.alias or f.validation_alias or f.serialization_alias or f.exclude
+            for f in model.model_fields.values()
+        )
     ):
         raise TypeError(
             f"{model.__name__}: the loader's canonical schema does not reproduce this model's "
-            "validators, serializers or config; extend ingestion.events._canonical_typeddict"
+            "validators, serializers, aliases or config; extend ingestion.events"
         )
+
+
+def _is_scalar(annotation: Any) -> bool:
+    return get_origin(annotation) is Literal or annotation in _SCALARS
+
+
+def _canonical_typeddict(model: type[EventEnvelope], *, json_strict: bool) -> type | None:
+    """The model as a TypedDict of its fields (see above); with json_strict, the strict variant
+    for raw JSON, or None when the model has a field that is not a scalar."""
+    _check_reproducible(model)
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        if info.alias or info.validation_alias or info.serialization_alias or info.exclude:
-            raise TypeError(f"{model.__name__}.{name}: aliases/exclude are not reproduced")
-        if info.annotation is uuid.UUID and not info.metadata:
-            annotation: Any = _CanonicalUUID
-        elif info.metadata:
-            annotation = Annotated[(info.annotation, *info.metadata)]
+        annotation, metadata = info.annotation, list(info.metadata)
+        if json_strict:
+            if not _is_scalar(annotation):
+                return None
+            if annotation is int:
+                metadata.insert(0, _INT64)
+            elif annotation is float:
+                metadata.insert(0, _FINITE)
+        if annotation is uuid.UUID and not metadata:
+            fields[name] = _CanonicalUUID
         else:
-            annotation = info.annotation
-        if name not in _ENVELOPE_FIELDS and not info.is_required():
-            annotation = NotRequired[annotation]
-        fields[name] = annotation
-    return with_config(ConfigDict(extra="forbid"))(TypedDict(f"Canonical{model.__name__}", fields))
+            fields[name] = Annotated[(annotation, *metadata)] if metadata else annotation
+    config = ConfigDict(extra="forbid", strict=json_strict)
+    return with_config(config)(TypedDict(f"Canonical{model.__name__}", fields))
 
 
-_canonical_types = [_canonical_typeddict(m) for m in EVENT_TYPES.values()]
-_canonical: TypeAdapter[dict[str, Any]] = TypeAdapter(
-    Annotated[reduce(operator.or_, _canonical_types), Field(discriminator="event_type")]
-)
-# Per event type: the fields in model order, and those a producer may leave out (with defaults).
-_FIELD_ORDER = {t: tuple(m.model_fields) for t, m in EVENT_TYPES.items()}
-_DEFAULTED = {
-    t: tuple((n, f) for n, f in m.model_fields.items() if not f.is_required())
-    for t, m in EVENT_TYPES.items()
-}
+def _canonical_adapter(*, json_strict: bool) -> TypeAdapter[dict[str, Any]]:
+    types = [_canonical_typeddict(m, json_strict=json_strict) for m in EVENT_TYPES.values()]
+    union = reduce(operator.or_, [t for t in types if t is not None])
+    return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
+
+
+_canonical_json = _canonical_adapter(json_strict=True)
+_canonical = _canonical_adapter(json_strict=False)
 
 
 def event_fields(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     """Validate like `parse_event`, but return the event's fields instead of the model.
 
-    The dict has every field of the event type, in model order, defaults filled, as the model's
-    JSON form holds them (UUIDs as canonical strings, ...), except `occurred_at`: an aware
-    datetime in UTC. Raises InvalidEvent exactly when `parse_event` does, with its reason.
+    The dict has every field of the event type, in model order, as the model's JSON form holds
+    them (UUIDs as canonical strings, ...), except `occurred_at`: an aware datetime in UTC.
+    Raises InvalidEvent exactly when `parse_event` does, with its reason.
     """
-    data = _decode(raw)
-    try:
-        doc = _canonical.validate_python(data)
-    except ValidationError:
-        event = _validate(data)  # the contract decides (and says why)
-        doc = event.__pydantic_serializer__.to_python(event, mode="json")
-        doc["occurred_at"] = event.occurred_at
-        return doc
-    event_type = doc["event_type"]
-    if len(doc) != len(_FIELD_ORDER[event_type]):
-        for name, info in _DEFAULTED[event_type]:
-            if name not in doc:
-                doc[name] = info.get_default(call_default_factory=True)
-        doc = {name: doc[name] for name in _FIELD_ORDER[event_type]}
+    doc = None
+    if not isinstance(raw, dict):
+        with suppress(ValidationError):
+            doc = _canonical_json.validate_json(raw)
+    if doc is None:
+        data = _decode(raw)
+        try:
+            doc = _canonical.validate_python(data)
+        except ValidationError:
+            event = _validate(data)  # the contract decides (and says why)
+            doc = event.__pydantic_serializer__.to_python(event, mode="json")
+            doc["occurred_at"] = event.occurred_at
+            return doc
     occurred_at = doc["occurred_at"]
-    if occurred_at.utcoffset():
+    if occurred_at.utcoffset():  # the models' _to_utc
         doc["occurred_at"] = occurred_at.astimezone(UTC)
     return doc
 
