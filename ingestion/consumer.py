@@ -39,8 +39,26 @@ DEFAULT_BATCH_SIZE = 5000
 # While a consumer runs, its main thread is CPU-bound (Kafka decoding, validation) and the writer
 # thread makes a dozen short waits on PostgreSQL per batch; after each wait it needs the GIL back,
 # which by default it gets only when the main thread is forced to yield it: up to 5 ms per wait,
-# doubling the time a batch takes to load. A 0.2 ms switch interval bounds that (restored after).
+# doubling the time a batch takes to load. A 0.2 ms switch interval bounds that; the process's
+# own interval comes back when the last consumer running in it closes.
 GIL_SWITCH_INTERVAL = 0.0002
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
+def _short_switch_interval(on: bool) -> None:
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if on:
+            if _switch_users == 0:
+                _switch_saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(_switch_saved, GIL_SWITCH_INTERVAL))
+            _switch_users += 1
+        else:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 @dataclass
@@ -148,12 +166,12 @@ class EventConsumer:
         self._writer: _Writer | None = None
         self._loader: RawLoader | None = None
         self._committed: dict[TopicPartition, OffsetAndMetadata] = {}
-        self._switch_interval: float | None = None
+        self._short_switch = False
 
     # -- lifecycle -------------------------------------------------------------------------
     def _open(self) -> None:
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, GIL_SWITCH_INTERVAL))
+        _short_switch_interval(True)
+        self._short_switch = True
         self._loader = RawLoader(self.settings.database_url, self.group)
         self._writer = _Writer(self._loader, self.pipeline_depth)
         self._consumer = KafkaConsumer(
@@ -186,9 +204,9 @@ class EventConsumer:
                 if self._loader is not None:
                     self._loader.close()
             finally:
-                if self._switch_interval is not None:
-                    sys.setswitchinterval(self._switch_interval)
-                    self._switch_interval = None
+                if self._short_switch:
+                    self._short_switch = False
+                    _short_switch_interval(False)
 
     def _partitions(self, timeout: float = 30.0) -> list[TopicPartition]:
         assert self._consumer is not None
@@ -263,8 +281,8 @@ class EventConsumer:
     def run_until_caught_up(self, max_seconds: float | None = None) -> IngestReport:
         """Load everything up to the end offsets seen at start, then return (Dagster, tests)."""
         started = time.monotonic()
-        self._open()
         try:
+            self._open()  # a failure here still closes what it opened
             assert self._consumer is not None and self._writer is not None
             partitions = self._partitions()
             self._consumer.assign(partitions)
@@ -291,8 +309,8 @@ class EventConsumer:
     def run_forever(self, stop: threading.Event) -> IngestReport:
         """Service mode: join the consumer group and load until `stop` is set."""
         started = time.monotonic()
-        self._open()
         try:
+            self._open()  # a failure here still closes what it opened
             assert self._consumer is not None and self._writer is not None
             self._consumer.subscribe([self.topic], listener=_SeekFromDatabase(self))
             while not stop.is_set():

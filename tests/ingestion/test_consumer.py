@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
 
 import orjson
+import psycopg
+import pytest
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import Engine, text
 
@@ -210,3 +213,27 @@ def test_consumer_lag_counts_what_is_not_loaded(engine: Engine, topic_settings: 
     assert sum(consumer_lag(s).values()) == len(events)
     EventConsumer(s).run_until_caught_up()
     assert sum(consumer_lag(s).values()) == 0
+
+
+def test_switch_interval_is_restored_after_a_run_and_a_failed_start(
+    engine: Engine, topic_settings: Settings
+) -> None:
+    """The consumer shortens the GIL switch interval while it runs, never beyond."""
+    before = sys.getswitchinterval()
+    seen: list[float] = []
+    s = topic_settings
+    bank = create_bank(engine, n_items=3, n_users=1, seed=3)
+    produce(
+        s.kafka_bootstrap,
+        s.kafka_topic_events,
+        as_messages(quiz_events(bank, n_quizzes=1, items_per_quiz=2)),
+    )
+    EventConsumer(s, on_batch=lambda _: seen.append(sys.getswitchinterval())).run_until_caught_up()
+    assert seen and all(v < before for v in seen)
+    assert sys.getswitchinterval() == before
+    unreachable = s.model_copy(
+        update={"database_url": "postgresql+psycopg://qbank:qbank@127.0.0.1:1/qbank"}
+    )
+    with pytest.raises(psycopg.OperationalError):
+        EventConsumer(unreachable).run_until_caught_up()
+    assert sys.getswitchinterval() == before
