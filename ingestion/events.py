@@ -264,6 +264,8 @@ def _canonical_adapter(*, json_strict: bool) -> TypeAdapter[dict[str, Any]]:
 
 _canonical_json = _canonical_adapter(json_strict=True)
 _canonical = _canonical_adapter(json_strict=False)
+_validate_json = _canonical_json.validator.validate_json  # without TypeAdapter's Python layer
+_validate_python = _canonical.validator.validate_python
 
 
 def event_fields(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
@@ -276,11 +278,11 @@ def event_fields(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     doc = None
     if not isinstance(raw, dict):
         with suppress(ValidationError):
-            doc = _canonical_json.validate_json(raw)
+            doc = _validate_json(raw)
     if doc is None:
         data = _decode(raw)
         try:
-            doc = _canonical.validate_python(data)
+            doc = _validate_python(data)
         except ValidationError:
             event = _validate(data)  # the contract decides (and says why)
             doc = event.__pydantic_serializer__.to_python(event, mode="json")
