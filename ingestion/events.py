@@ -153,15 +153,25 @@ def _decode(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+# The envelope's defaults serve producers building an event; on the wire an event without its
+# id or time is refused: an id made up at ingestion would let a re-published copy load twice.
+_REQUIRED_ON_THE_WIRE = ("event_id", "occurred_at")
+
+
 def _validate(data: dict[str, Any]) -> EventEnvelope:
     try:
-        return _adapter.validate_python(data)
+        event = _adapter.validate_python(data)
     except ValidationError as exc:
-        problems = "; ".join(
+        problems = [
             f"{'.'.join(str(p) for p in err['loc'][1:]) or '<event>'}: {err['msg']}"
             for err in exc.errors(include_url=False)
-        )
-        raise InvalidEvent(f"invalid {data['event_type']}: {problems}") from None
+        ]
+    else:
+        problems = []
+    problems[:0] = [f"{key}: Field required" for key in _REQUIRED_ON_THE_WIRE if key not in data]
+    if problems:
+        raise InvalidEvent(f"invalid {data['event_type']}: {'; '.join(problems)}") from None
+    return event
 
 
 def parse_event(raw: bytes | str | dict[str, Any]) -> EventEnvelope:

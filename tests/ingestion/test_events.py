@@ -112,6 +112,14 @@ def good() -> dict:
         (orjson.dumps(good() | {"quiz_id": "not-a-uuid"}), "quiz_id"),
         (orjson.dumps(good() | {"occurred_at": "2026-01-01T00:00:00"}), "occurred_at"),
         (orjson.dumps(good() | {"surprise": 1}), "surprise: Extra inputs are not permitted"),
+        (
+            orjson.dumps({k: v for k, v in good().items() if k != "event_id"}),
+            "event_id: Field required",
+        ),
+        (
+            orjson.dumps({k: v for k, v in good().items() if k != "occurred_at"}),
+            "occurred_at: Field required",
+        ),
     ],
     ids=[
         "bad-json",
@@ -126,6 +134,8 @@ def good() -> dict:
         "bad-uuid",
         "naive-time",
         "extra-field",
+        "missing-event-id",
+        "missing-time",
     ],
 )
 def test_malformed_payloads_rejected_with_reason(raw, reason):
