@@ -53,14 +53,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def recreate_database(base: Settings) -> str:
+def recreate_database(base: Settings, name: str = DB) -> str:
+    """A fresh, migrated database `name` on the settings' server; its URL."""
     url = make_url(normalise_pg_url(base.database_url))
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{DB}"'))
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    out = url.set(database=DB).render_as_string(hide_password=False)
+    out = url.set(database=name).render_as_string(hide_password=False)
     migrations.upgrade(out)
     return out
 

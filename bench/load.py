@@ -46,11 +46,9 @@ import uvloop
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from bench.api import EXAM, RawHttp, build_bank, free_port, start_server
-from qbank import migrations
-from qbank.settings import Settings, normalise_pg_url
+from bench.api import EXAM, RawHttp, build_bank, free_port, recreate_database, start_server
+from qbank.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "qbank_load"
@@ -60,18 +58,6 @@ LOGIN_TIMEOUT_S = 60.0
 
 
 # ---------------------------------------------------------------------------- setup
-def recreate_database(base: Settings) -> str:
-    url = make_url(normalise_pg_url(base.database_url))
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{DB}"'))
-    admin.dispose()
-    out = url.set(database=DB).render_as_string(hide_password=False)
-    migrations.upgrade(out)
-    return out
-
-
 def rss_kib(pid: int) -> int:
     """Resident memory of `pid` and its children (uvicorn's workers), KiB."""
     pids = [pid]
@@ -255,7 +241,7 @@ def main() -> int:
 
     base = Settings()
     print(f"[load] database {DB}: migrating and loading {args.items} items", flush=True)
-    db_url = recreate_database(base)
+    db_url = recreate_database(base, DB)
     _tenant, _students = build_bank(db_url, args.items, args.students)
     emails = [f"s{g}@bench.example" for g in range(1, args.students + 1)]
     topic = f"events.qbank.load-{uuid.uuid4().hex[:8]}"
