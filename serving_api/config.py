@@ -25,3 +25,6 @@ class ApiOptions(BaseSettings):
     randomesque_k: int = Field(1, ge=1, le=20)
     # Seconds a cached live pool is trusted without a NOTIFY (a safety net, not the mechanism).
     pool_max_age_s: float = Field(300.0, gt=0)
+    # Quiz states kept per process between a student's requests (serving_api.services.
+    # quiz_cache); 0 reads every state from PostgreSQL. ~10 KB for a 60-item quiz.
+    quiz_cache_size: int = Field(4096, ge=0)

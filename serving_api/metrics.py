@@ -41,6 +41,18 @@ SH_REDRAWS = Counter(
 POOL_EXHAUSTED = Counter(
     "qbank_quizzes_pool_exhausted_total", "Quizzes ended because nothing eligible was left."
 )
+QUIZ_STATE_READS = Counter(
+    "qbank_quiz_state_reads_total",
+    "Quiz states a delivery request worked from: this process's copy (cache) or a read (database).",
+    ["source"],
+)
+QUIZ_STATE_FROM_CACHE = QUIZ_STATE_READS.labels("cache")
+QUIZ_STATE_FROM_DATABASE = QUIZ_STATE_READS.labels("database")
+QUIZ_STATE_STALE = Counter(
+    "qbank_quiz_state_stale_total",
+    "Delivery steps started again on a fresh read: the state they had was outdated or the "
+    "outcome needed a fresh one.",
+)
 QUIZZES_STARTED = Counter("qbank_quizzes_started_total", "Quizzes started.", ["mode", "adaptive"])
 QUIZZES_FINISHED = Counter("qbank_quizzes_finished_total", "Quizzes sealed.", ["status"])
 POOL_LOADS = Counter(

@@ -22,6 +22,7 @@ from serving_api.services.exposure import ExposureCounter
 from serving_api.services.item_pool import ItemPoolCache
 from serving_api.services.login_throttle import LoginThrottle
 from serving_api.services.notify import PoolInvalidationListener
+from serving_api.services.quiz_cache import QuizStateCache
 from serving_api.services.redis_guard import RedisGuard
 
 log = logging.getLogger("qbank.runtime")
@@ -80,6 +81,7 @@ class Runtime:
         self.accounts = AccountCache(self.pg)
         self.pools = ItemPoolCache(self.pg, options.pool_max_age_s)
         self.contents = ContentCache()
+        self.quiz_states = QuizStateCache(options.quiz_cache_size)
         # One view of Redis's health for everything that can serve without it.
         self.redis_guard = RedisGuard()
         self.exposure = ExposureCounter(

@@ -67,6 +67,9 @@ class QuizSession(Base):
     started_at: Mapped[datetime] = timestamp_now()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # +1 on every UPDATE of the row (a trigger, migration 0003): the API writes from a state it
+    # holds in memory only while this is still the version it read.
+    state_version: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 class QuizItem(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from irt_models.ability import eap
 STATE_SQL = """
 SELECT s.user_id, s.status, s.mode, s.adaptive, s.exam_code, s.num_questions, s.num_pretest,
        s.pretest_positions, s.filters, s.quota, s.parameter_set_id, s.sh_rejected, s.started_at, s.expires_at,
-       s.finished_at, s.theta, s.theta_se, s.raw_score, s.scaled_score,
+       s.finished_at, s.theta, s.theta_se, s.raw_score, s.scaled_score, s.state_version,
        coalesce((SELECT json_agg(json_build_array(
                    i.id, i.question_id, i.question_version_id, i.version, i.topic_id, i.position,
                    i.is_pretest, i.marked, i.a, i.b, i.c, i.calibrated,
@@ -45,7 +46,9 @@ class ServedItem:
     selected: str | None
     is_correct: bool | None
     revision: int | None
-    ms_since_served: int
+    # When it was served, in this process's wall-clock milliseconds (from the database's own
+    # measure of the time since, so clocks of different hosts never meet).
+    served_ms: float
 
     @property
     def answered(self) -> bool:
@@ -75,6 +78,7 @@ class QuizState:
     theta_se: float
     raw_score: int | None
     scaled_score: int | None
+    state_version: int
     items: list[ServedItem]
 
     @property
@@ -134,13 +138,18 @@ async def load_state(
     row = await (await conn.execute(STATE_SQL, (quiz_id, tenant_id))).fetchone()
     if row is None:
         return None
-    items = [ServedItem(*r) for r in row[19]]
-    return QuizState(quiz_id, tenant_id, *row[:19], items)
+    now_ms = now_ms_local()
+    items = [ServedItem(*r[:15], now_ms - r[15]) for r in row[20]]
+    return QuizState(quiz_id, tenant_id, *row[:20], items)
 
 
 def scaled_score(theta: float) -> int:
     """500 + 100·θ, clipped to 200–800."""
     return int(min(800, max(200, round(500 + 100 * theta))))
+
+
+def now_ms_local() -> float:
+    return time.time() * 1000.0
 
 
 def utcnow() -> datetime:

@@ -41,7 +41,9 @@ async def start_quiz(
     quiz_id = await quiz_setup.create_quiz(rt, principal, body)
     async with rt.pg.connection() as conn:
         st = await load_state(conn, quiz_id, principal.tenant_id)
-    return _json(reports.quiz_summary(st), 201)
+    summary = reports.quiz_summary(st)
+    rt.quiz_states.give(st)  # the first `next` starts from it (serving_api.services.quiz_cache)
+    return _json(summary, 201)
 
 
 @router.get("", response_model=list[QuizOut])
