@@ -48,6 +48,11 @@ class GatedConnectionPool(AsyncConnectionPool):
     async def getconn(self, timeout: float | None = None):
         if self._down_since is not None:
             await self._gate()
+        elif self._pool and not self._waiting:
+            # An idle connection is there and nobody queues for it: handed over without
+            # waiting, so there is no wait for the gate to cut short (psycopg_pool's idle
+            # deque and wait queue; the version is pinned in constraints.txt).
+            return await super().getconn(timeout)
         # Wait for a connection, or for the gate to close meanwhile: the requests already
         # queued when the database goes away are refused too, not kept for the whole timeout.
         # (psycopg_pool gives no connection to a cancelled waiter.)

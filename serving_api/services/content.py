@@ -83,6 +83,9 @@ class ContentCache:
         return out
 
     async def get(self, conn: AsyncConnection, version_id: int) -> VersionContent:
+        vc = self._entries.get(version_id)  # the usual case, on every served or answered item
+        if vc is not None:
+            return vc
         return (await self.get_many(conn, [version_id]))[int(version_id)]
 
     def peek(self, version_id: int) -> VersionContent | None:

@@ -29,7 +29,7 @@ WHERE s.id = %s AND s.tenant_id = %s
 """
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # an item is itself: `in` and `index` compare identity
 class ServedItem:
     id: int
     question_id: int
