@@ -28,3 +28,6 @@ class ApiOptions(BaseSettings):
     # Quiz states kept per process between a student's requests (serving_api.services.
     # quiz_cache); 0 reads every state from PostgreSQL. ~10 KB for a 60-item quiz.
     quiz_cache_size: int = Field(4096, ge=0)
+    # Allocations between two young-generation collections (CPython's default is 700;
+    # serving_api.heap says why a serving process wants more).
+    gc_gen0_threshold: int = Field(20_000, ge=100)

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from qbank.settings import Settings, get_settings
+from serving_api import heap
 from serving_api.api.routes import auth, ops, questions, quizzes, students, topics, users
 from serving_api.config import ApiOptions
 from serving_api.errors import install_error_handlers
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await runtime.open()
+        heap.settle(options.gc_gen0_threshold)
         log.info("api started", extra={"env": settings.qbank_env})
         try:
             yield
