@@ -106,10 +106,8 @@ class ItemPool:
 
     def mask_of(self, question_ids) -> np.ndarray:
         m = np.zeros(self.size, dtype=bool)
-        for q in question_ids:
-            i = self.index.get(int(q))
-            if i is not None:
-                m[i] = True
+        get = self.index.get
+        m[[i for q in question_ids if (i := get(int(q))) is not None]] = True
         return m
 
     def filter_mask(self, topic_ids: tuple[int, ...], difficulty: tuple[str, ...]) -> np.ndarray:

@@ -22,6 +22,10 @@ from irt_models.selection import select_next_item
 from serving_api.services.item_pool import ItemPool
 from serving_api.services.quiz_state import QuizState
 
+# One generator per process (seeded from the OS): a fresh one per call costs more than the
+# selection itself.
+_RNG = np.random.default_rng()
+
 
 @dataclass(frozen=True, slots=True)
 class Choice:
@@ -79,7 +83,7 @@ def choose(
     randomesque_k: int = 1,
     rng: np.random.Generator | None = None,
 ) -> Choice:
-    rng = rng or np.random.default_rng()
+    rng = rng or _RNG
     served = pool.mask_of(i.question_id for i in st.items)
     unavailable = served | ~eligible_mask(st, pool)
     capped = pool.mask_of(capped_ids) if capped_ids else None

@@ -223,3 +223,19 @@ def test_single_student_path_draws_like_the_batch_path(n, k_range):
 
     assert same_mean([len(s.rejected) for s in single], considered.sum(axis=1) - 1)
     assert same_mean([s.sh_redraws for s in single], redraws)
+
+
+def test_pool_information_at_is_info_3pl():
+    """The single-student path's information equals `info_3pl`, with c = 0 and far-off θ too."""
+    rng = np.random.default_rng(11)
+    n = 400
+    a = rng.lognormal(0, 0.5, n)
+    b = rng.normal(0, 2, n)
+    c = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0, 0.35, n))
+    pool = ItemPool.build(a, b, c)
+    idx = np.flatnonzero(rng.random(n) < 0.7)
+    for theta in (-40.0, -6.0, -1.0, 0.0, 2.5, 8.0, 40.0):
+        got = pool.information_at(theta, idx)
+        want = info_3pl(np.array([theta]), a[idx], b[idx], c[idx])[0]
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
