@@ -330,7 +330,7 @@ class Delivery:
             ms = time_taken_ms
         else:
             ms = max(0, int(now_ms_local() - item.served_ms))
-        theta, se = st.ability(extra=(item, correct))
+        theta, se, posterior = st.ability_after(item, correct)
         revision = (item.revision or 0) + 1
         event = AnswerSubmitted(
             tenant_id=st.tenant_id,
@@ -366,6 +366,7 @@ class Delivery:
             raise StaleState
         item.selected, item.is_correct, item.revision = selected, correct, revision
         st.theta, st.theta_se, st.state_version = theta, se, row[1]
+        st.ability_posterior = posterior
         metrics.ANSWERS.labels(st.mode, str(changing).lower()).inc()
         out = {"quiz_id": st.id, "position": item.position, "recorded": True, "revision": revision}
         if st.mode == "tutor":

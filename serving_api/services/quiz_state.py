@@ -7,10 +7,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import numpy as np
 from psycopg import AsyncConnection
 
-from irt_models.ability import eap
+from irt_models.ability import RunningPosterior
 
 STATE_SQL = """
 SELECT s.user_id, s.status, s.mode, s.adaptive, s.exam_code, s.num_questions, s.num_pretest,
@@ -80,6 +79,7 @@ class QuizState:
     scaled_score: int | None
     state_version: int
     items: list[ServedItem]
+    ability_posterior: RunningPosterior | None = None
 
     @property
     def is_linear_exam(self) -> bool:
@@ -109,27 +109,41 @@ class QuizState:
     def answered_count(self) -> int:
         return sum(1 for i in self.items if i.answered)
 
-    def ability(self, extra: tuple[ServedItem, bool] | None = None) -> tuple[float, float]:
-        """EAP θ and SE from the scored answers (pretest items never count)."""
-        scored = [i for i in self.items if not i.is_pretest and i.answered]
-        correct = [bool(i.is_correct) for i in scored]
-        if extra is not None:
-            item, ok = extra
-            if not item.is_pretest:
-                if item in scored:
-                    correct[scored.index(item)] = ok
-                else:
-                    scored.append(item)
-                    correct.append(ok)
-        if not scored:
-            return 0.0, 1.0
-        est = eap(
-            np.array(correct, dtype=bool),
-            np.array([i.a for i in scored]),
-            np.array([i.b for i in scored]),
-            np.array([i.c for i in scored]),
-        )
-        return est.theta, est.se
+    def posterior(self) -> RunningPosterior:
+        """θ's posterior given the scored answers (pretest items never count), kept with the
+        state so that each answer adds one item instead of re-reading them all."""
+        if self.ability_posterior is None:
+            scored = [i for i in self.items if not i.is_pretest and i.answered]
+            post = RunningPosterior()
+            if scored:
+                post = post.add(
+                    [bool(i.is_correct) for i in scored],
+                    [i.a for i in scored],
+                    [i.b for i in scored],
+                    [i.c for i in scored],
+                )
+            self.ability_posterior = post
+        return self.ability_posterior
+
+    def ability_after(
+        self, item: ServedItem, correct: bool
+    ) -> tuple[float, float, RunningPosterior]:
+        """EAP θ and SE once `item` is answered `correct`, and the posterior to keep if that
+        answer is stored."""
+        if item.is_pretest:
+            post = self.posterior()
+        elif item.answered:  # a changed answer (linear exam): the pattern again, with the change
+            scored = [i for i in self.items if not i.is_pretest and i.answered]
+            post = RunningPosterior().add(
+                [correct if i is item else bool(i.is_correct) for i in scored],
+                [i.a for i in scored],
+                [i.b for i in scored],
+                [i.c for i in scored],
+            )
+        else:
+            post = self.posterior().add(correct, item.a, item.b, item.c)
+        est = post.estimate()
+        return est.theta, est.se, post
 
 
 async def load_state(

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from irt_models.ability import eap, map_estimate, mle, pattern_log_likelihood
+from irt_models.ability import (
+    RunningPosterior,
+    eap,
+    map_estimate,
+    mle,
+    pattern_log_likelihood,
+)
 
 
 def _pattern(rng, n, theta):
@@ -46,6 +52,55 @@ def test_eap_matches_brute_force_to_1e6(n):
         m, s = _brute_force(x, a, b, c)
         assert abs(est.theta - m) < 1e-6
         assert abs(est.se - s) < 1e-6
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 30, 120])
+def test_running_posterior_answer_by_answer_matches_brute_force_to_1e6(n):
+    rng = np.random.default_rng(200 + n)
+    for _ in range(3):
+        x, a, b, c = _pattern(rng, n, 1.5 * rng.normal())
+        post = RunningPosterior()
+        for i in range(n):
+            before = post
+            post = post.add(x[i], a[i], b[i], c[i])
+            assert len(before.pattern) == i  # `add` leaves the old posterior as it was
+        est = post.estimate()
+        m, s = _brute_force(x, a, b, c)
+        assert abs(est.theta - m) < 1e-6 and abs(est.se - s) < 1e-6
+        batch = RunningPosterior().add(x, a, b, c).estimate()
+        assert abs(batch.theta - est.theta) < 1e-12 and abs(batch.se - est.se) < 1e-12
+
+
+def test_running_posterior_extremes_other_prior_and_narrow_posteriors():
+    """All right, all wrong, another prior, and 5,000 answers (SD 0.03, narrower than the grid
+    resolves: `eap` of the kept pattern takes over) all match the brute force."""
+    rng = np.random.default_rng(77)
+    _, a, b, c = _pattern(rng, 40, 0.0)
+    for x in (np.ones(40, bool), np.zeros(40, bool)):
+        est = RunningPosterior().add(x, a, b, c).estimate()
+        m, s = _brute_force(x, a, b, c)
+        assert abs(est.theta - m) < 1e-6 and abs(est.se - s) < 1e-6
+    x, a, b, c = _pattern(rng, 25, 0.7)
+    est = RunningPosterior(prior_mean=0.5, prior_sd=0.8).add(x, a, b, c).estimate()
+    m, s = _brute_force(x, a, b, c, mu=0.5, sd=0.8)
+    assert abs(est.theta - m) < 1e-6 and abs(est.se - s) < 1e-6
+    assert RunningPosterior(0.5, 0.8).estimate() == (0.5, 0.8)
+    x, a, b, c = _pattern(rng, 5000, -1.0)
+    est = RunningPosterior().add(x, a, b, c).estimate()
+    m, s = _brute_force(x, a, b, c)
+    assert abs(est.theta - m) < 1e-4 and abs(est.se - s) < 1e-4 and est.se < 0.1
+    # A grid too coarse for the posterior, and one the posterior runs off (a tight prior far
+    # from the answers): both are integrated by `eap` instead.
+    x, a, b, c = _pattern(rng, 30, 0.3)
+    est = RunningPosterior(n=21).add(x, a, b, c).estimate()
+    m, s = _brute_force(x, a, b, c)
+    assert abs(est.theta - m) < 1e-6 and abs(est.se - s) < 1e-6
+    rng = np.random.default_rng(5)  # hard items answered well, under a tight prior at 0
+    a, b, c = rng.lognormal(0.3, 0.2, 100), rng.normal(3.5, 0.5, 100), rng.uniform(0.1, 0.2, 100)
+    x = rng.random(100) < c + (1 - c) / (1 + np.exp(-a * (3.5 - b)))
+    est = RunningPosterior(prior_sd=0.3).add(x, a, b, c).estimate()
+    m, s = _brute_force(x, a, b, c, sd=0.3)
+    assert abs(est.theta - m) < 1e-6 and abs(est.se - s) < 1e-6
 
 
 def test_eap_matches_brute_force_at_5000_responses():
