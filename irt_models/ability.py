@@ -144,10 +144,11 @@ class RunningPosterior:
     proportional to a fixed grid, not to the number of answers.
 
     Keeps log L(θ) on ``n`` equally spaced points over prior_mean ± 10·prior_sd (spacing 0.04 SD
-    by default; the prior alone is e^-50 at the ends) and adds each answer's log P or log(1 − P) to it. `estimate` integrates the
-    posterior on that grid when it is fit for it — negligible mass at both ends and an SD of at
-    least 3 spacings, where the trapezoid rule is exact to ~1e-12 — and otherwise returns
-    `eap` of the whole pattern, which it keeps too. Immutable: `add` returns a new posterior.
+    by default; the prior alone is e^-50 at the ends) and adds each answer's log P or
+    log(1 − P) to it. `estimate` integrates the posterior on that grid when it is fit for it —
+    negligible mass at both ends and an SD of at least 3 spacings, where the trapezoid rule is
+    exact to ~1e-12 — and otherwise returns `eap` of the whole pattern, which it keeps too
+    (``pattern``: the arrays correct, a, b, c). Immutable: `add` returns a new posterior.
     """
 
     __slots__ = ("prior_mean", "prior_sd", "grid", "log_lik", "pattern")
@@ -158,7 +159,7 @@ class RunningPosterior:
         self.prior_mean, self.prior_sd = float(prior_mean), float(prior_sd)
         self.grid = np.linspace(prior_mean - 10.0 * prior_sd, prior_mean + 10.0 * prior_sd, n)
         self.log_lik = np.zeros(n)
-        self.pattern: tuple[tuple[bool, float, float, float], ...] = ()
+        self.pattern = (np.zeros(0, bool), np.zeros(0), np.zeros(0), np.zeros(0))
 
     def add(self, correct, a, b, c) -> RunningPosterior:
         """The posterior after these answers too (scalars or aligned arrays)."""
@@ -167,13 +168,18 @@ class RunningPosterior:
         new = RunningPosterior.__new__(RunningPosterior)
         new.prior_mean, new.prior_sd, new.grid = self.prior_mean, self.prior_sd, self.grid
         new.log_lik = self.log_lik + _Pattern(x, a, b, c).log_likelihood(self.grid)
-        new.pattern = self.pattern + tuple(
-            zip(x.tolist(), a.tolist(), b.tolist(), c.tolist(), strict=True)
+        new.pattern = tuple(
+            np.concatenate((old, more))
+            for old, more in zip(self.pattern, (x, a, b, c), strict=True)
         )
         return new
 
+    @property
+    def n_answers(self) -> int:
+        return self.pattern[0].size
+
     def estimate(self) -> AbilityEstimate:
-        if not self.pattern:
+        if not self.n_answers:
             return AbilityEstimate(self.prior_mean, self.prior_sd)
         lp = self.log_lik - 0.5 * ((self.grid - self.prior_mean) / self.prior_sd) ** 2
         lp -= lp.max()
@@ -181,8 +187,7 @@ class RunningPosterior:
             mean, sd = eap_from_log_posterior(self.grid, lp)
             if sd >= 3.0 * (self.grid[1] - self.grid[0]):
                 return AbilityEstimate(float(mean), float(sd))
-        x, a, b, c = (np.array(v) for v in zip(*self.pattern, strict=True))
-        return eap(x, a, b, c, self.prior_mean, self.prior_sd)
+        return eap(*self.pattern, self.prior_mean, self.prior_sd)
 
 
 def _score_info(theta, x, a, b, c):

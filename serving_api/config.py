@@ -26,7 +26,8 @@ class ApiOptions(BaseSettings):
     # Seconds a cached live pool is trusted without a NOTIFY (a safety net, not the mechanism).
     pool_max_age_s: float = Field(300.0, gt=0)
     # Quiz states kept per process between a student's requests (serving_api.services.
-    # quiz_cache); 0 reads every state from PostgreSQL. ~10 KB for a 60-item quiz.
+    # quiz_cache); 0 reads every state from PostgreSQL. ~27 KB for a 60-item quiz (its items
+    # and θ's posterior on a grid): ~110 MB per process at 4,096 such quizzes.
     quiz_cache_size: int = Field(4096, ge=0)
     # Allocations between two young-generation collections (CPython's default is 700;
     # serving_api.heap says why a serving process wants more).

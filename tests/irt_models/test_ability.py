@@ -63,7 +63,7 @@ def test_running_posterior_answer_by_answer_matches_brute_force_to_1e6(n):
         for i in range(n):
             before = post
             post = post.add(x[i], a[i], b[i], c[i])
-            assert len(before.pattern) == i  # `add` leaves the old posterior as it was
+            assert before.n_answers == i  # `add` leaves the old posterior as it was
         est = post.estimate()
         m, s = _brute_force(x, a, b, c)
         assert abs(est.theta - m) < 1e-6 and abs(est.se - s) < 1e-6
