@@ -206,8 +206,9 @@ def calibrate_pair(
     fitted = result.items.rename(columns={"item": "question_version_id", "anchor": "is_anchor"})
     items = live.merge(fitted, on="question_version_id", how="left")
     items["n"] = items["n"].fillna(0).astype(int)
-    items["calibrated"] = items["calibrated"].fillna(False).astype(bool)
-    items["is_anchor"] = items["is_anchor"].fillna(False).astype(bool)
+    # Items without responses have no row in `fitted`: NaN after the merge, i.e. False.
+    items["calibrated"] = items["calibrated"].eq(True)
+    items["is_anchor"] = items["is_anchor"].eq(True)
     items["reason"] = items["reason"].fillna("no responses yet")
     # Screening: an implausible estimate is not published; the item stays uncalibrated.
     estimated = (items["calibrated"] & ~items["is_anchor"]).to_numpy()
