@@ -1,7 +1,7 @@
 """Serving API benchmark: next/answer throughput against a trivial endpoint, and latency.
 
     python -m bench.api [--items 2000] [--workers 2] [--connections 64] [--duration 15]
-                        [--students 200] [--latency-duration 30]
+                        [--students 200] [--latency-duration 30] [--rounds 3]
 
 On loopback against the local stack (PostgreSQL with fsync on, as in production), in a database
 of its own (`qbank_bench`, recreated each run) with a 2,000-item calibrated pool:
@@ -9,7 +9,10 @@ of its own (`qbank_bench`, recreated each run) with a 2,000-item calibrated pool
 1. throughput: `wrk`, zero think time, one connection per wrk thread, every request counted:
    a trivial endpoint (`GET /health`, same app, same middlewares) and a 50/50 mix of
    `GET /v1/quizzes/{id}/next` and `POST /v1/quizzes/{id}/answers` (each connection alternates
-   them over its own quizzes of 120 questions), same server, same settings, same run;
+   them over its own quizzes of 120 questions, fresh ones each round), same server, same
+   settings, in `--rounds` alternating rounds (trivial, mix, trivial, mix, ...): this machine's
+   speed drifts by tens of percent from minute to minute, so each round's ratio compares
+   neighbours and the median of the rounds is reported;
 2. latency: 200 concurrent students with 1 s think time between requests (uniform 0.5–1.5 s,
    so they do not all click at the same instant); p50/p99 of `next`, measured by the client.
 
@@ -264,6 +267,16 @@ end
 """
 
 
+def mix_script(quizzes: list[list[str]], toks: list[str]) -> Path:
+    """A wrk script for the next/answer mix: connection i works through quizzes[i] as toks[i]."""
+    template = WRK_MIX.replace("{{", "{").replace("}}", "}")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(
+            template.replace("{QUIZZES}", lua_table(quizzes)).replace("{TOKENS}", lua_table(toks))
+        )
+    return Path(f.name)
+
+
 def lua_table(rows) -> str:
     if isinstance(rows, list):
         return "{" + ",".join(lua_table(r) for r in rows) + "}"
@@ -378,6 +391,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--students", type=int, default=200)
     ap.add_argument("--latency-duration", type=float, default=30.0)
+    ap.add_argument("--rounds", type=int, default=3, help="alternating trivial/mix rounds")
     args = ap.parse_args()
 
     base_settings = Settings()
@@ -394,31 +408,33 @@ def main() -> None:
         toks = tokens(settings, tenant, students)
         wrk_toks = toks[: args.connections]
         lat_toks = toks[args.connections :]
-        # Enough quizzes of 120 questions for every wrk connection at zero think time.
+        # Enough quizzes of 120 questions for every wrk connection at zero think time, per round.
         per_conn = 4 + args.duration // 6
-        print(f"[bench] creating {per_conn * len(wrk_toks) + len(lat_toks)} quizzes", flush=True)
-        wrk_quizzes = create_quizzes(base, wrk_toks, per_conn)
+        n_quizzes = args.rounds * per_conn * len(wrk_toks) + len(lat_toks)
+        print(f"[bench] creating {n_quizzes} quizzes", flush=True)
+        wrk_quizzes = create_quizzes(base, wrk_toks, args.rounds * per_conn)
         lat_quizzes = [q[0] for q in create_quizzes(base, lat_toks, 1)]
-        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-            template = WRK_MIX.replace("{{", "{").replace("}}", "}")
-            f.write(
-                template.replace("{QUIZZES}", lua_table(wrk_quizzes)).replace(
-                    "{TOKENS}", lua_table(wrk_toks)
-                )
-            )
-            script = Path(f.name)
+        scripts = [
+            mix_script([q[r * per_conn : (r + 1) * per_conn] for q in wrk_quizzes], wrk_toks)
+            for r in range(args.rounds)
+        ]
         print("[bench] warm-up", flush=True)
         run_wrk(base + "/health", args.connections, 3)
-        print(
-            f"[bench] trivial endpoint: wrk {args.connections} connections, {args.duration}s",
-            flush=True,
-        )
-        trivial = run_wrk(base + "/health", args.connections, args.duration)
-        print(
-            f"[bench] next/answer 50/50: wrk {args.connections} connections, {args.duration}s",
-            flush=True,
-        )
-        mix = run_wrk(base, args.connections, args.duration, script)
+        rounds = []
+        for r, script in enumerate(scripts, 1):
+            print(
+                f"[bench] round {r}/{args.rounds}: trivial endpoint, then next/answer 50/50 "
+                f"(wrk {args.connections} connections, {args.duration}s each)",
+                flush=True,
+            )
+            trivial = run_wrk(base + "/health", args.connections, args.duration)
+            mix = run_wrk(base, args.connections, args.duration, script)
+            rounds.append((trivial, mix))
+            print(
+                f"[bench]   trivial {trivial['rps']:.0f}/s, mix {mix['rps']:.0f}/s, "
+                f"ratio {mix['rps'] / trivial['rps']:.1%}",
+                flush=True,
+            )
         print(
             f"[bench] latency: {len(lat_toks)} students, 1 s think time, {args.latency_duration:.0f}s",
             flush=True,
@@ -430,16 +446,24 @@ def main() -> None:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-    ratio = mix["rps"] / trivial["rps"]
+    ratios = [m["rps"] / t["rps"] for t, m in rounds]
+    ratio = statistics.median(ratios)
+    trivial_rps = statistics.median(t["rps"] for t, _ in rounds)
+    mix_rps = statistics.median(m["rps"] for _, m in rounds)
+    mix_requests = sum(m["requests"] for _, m in rounds)
+    mix_non2xx = sum(m["non2xx"] for _, m in rounds)
+    trivial_requests = sum(t["requests"] for t, _ in rounds)
+    trivial_non2xx = sum(t["non2xx"] for t, _ in rounds)
     print()
     print(f"{'measure':<44}{'value':>14}")
     print("-" * 58)
     rows = [
-        ("trivial GET /health requests/s", f"{trivial['rps']:.0f}"),
-        ("next/answer 50/50 requests/s", f"{mix['rps']:.0f}"),
-        ("ratio (ours / trivial)", f"{ratio:.1%}"),
-        ("mix requests (non-2xx)", f"{mix['requests']} ({mix['non2xx']})"),
-        ("trivial requests (non-2xx)", f"{trivial['requests']} ({trivial['non2xx']})"),
+        ("trivial GET /health requests/s (median)", f"{trivial_rps:.0f}"),
+        ("next/answer 50/50 requests/s (median)", f"{mix_rps:.0f}"),
+        ("ratio per round", " ".join(f"{x:.1%}" for x in ratios)),
+        ("ratio (ours / trivial), median of rounds", f"{ratio:.1%}"),
+        ("mix requests (non-2xx)", f"{mix_requests} ({mix_non2xx})"),
+        ("trivial requests (non-2xx)", f"{trivial_requests} ({trivial_non2xx})"),
         (f"latency run: next requests ({len(lat_toks)} students)", str(lat["next_n"])),
         ("next p50 / p99 ms", f"{lat['next_p50']:.1f} / {lat['next_p99']:.1f}"),
         ("answer p50 / p99 ms", f"{lat['answer_p50']:.1f} / {lat['answer_p99']:.1f}"),
@@ -450,8 +474,9 @@ def main() -> None:
     if lat["errors"]:
         print("first errors:", lat["errors"][:3])
     print(
-        f"trivial_rps={trivial['rps']:.0f} mix_rps={mix['rps']:.0f} ratio={ratio:.3f} "
-        f"mix_non2xx={mix['non2xx']} next_p50_ms={lat['next_p50']:.2f} next_p99_ms={lat['next_p99']:.2f} "
+        f"trivial_rps={trivial_rps:.0f} mix_rps={mix_rps:.0f} ratio={ratio:.3f} "
+        f"ratios={','.join(f'{x:.3f}' for x in ratios)} "
+        f"mix_non2xx={mix_non2xx} next_p50_ms={lat['next_p50']:.2f} next_p99_ms={lat['next_p99']:.2f} "
         f"answer_p99_ms={lat['answer_p99']:.2f} latency_errors={len(lat['errors'])} items={args.items} "
         f"workers={args.workers} connections={args.connections}"
     )
