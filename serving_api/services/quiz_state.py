@@ -110,19 +110,10 @@ class QuizState:
         return sum(1 for i in self.items if i.answered)
 
     def posterior(self) -> RunningPosterior:
-        """θ's posterior given the scored answers (pretest items never count), kept with the
-        state so that each answer adds one item instead of re-reading them all."""
+        """θ's posterior given the scored answers, kept with the state so that each answer adds
+        one item instead of re-reading them all."""
         if self.ability_posterior is None:
-            scored = [i for i in self.items if not i.is_pretest and i.answered]
-            post = RunningPosterior()
-            if scored:
-                post = post.add(
-                    [bool(i.is_correct) for i in scored],
-                    [i.a for i in scored],
-                    [i.b for i in scored],
-                    [i.c for i in scored],
-                )
-            self.ability_posterior = post
+            self.ability_posterior = self._posterior_of_answers()
         return self.ability_posterior
 
     def ability_after(
@@ -133,17 +124,24 @@ class QuizState:
         if item.is_pretest:
             post = self.posterior()
         elif item.answered:  # a changed answer (linear exam): the pattern again, with the change
-            scored = [i for i in self.items if not i.is_pretest and i.answered]
-            post = RunningPosterior().add(
-                [correct if i is item else bool(i.is_correct) for i in scored],
-                [i.a for i in scored],
-                [i.b for i in scored],
-                [i.c for i in scored],
-            )
+            post = self._posterior_of_answers(changed=item, correct=correct)
         else:
             post = self.posterior().add(correct, item.a, item.b, item.c)
         est = post.estimate()
         return est.theta, est.se, post
+
+    def _posterior_of_answers(
+        self, changed: ServedItem | None = None, correct: bool = False
+    ) -> RunningPosterior:
+        """From the stored scored answers (pretest items never count), `changed` answered
+        `correct` instead."""
+        scored = [i for i in self.items if not i.is_pretest and i.answered]
+        return RunningPosterior().add(
+            [correct if i is changed else bool(i.is_correct) for i in scored],
+            [i.a for i in scored],
+            [i.b for i in scored],
+            [i.c for i in scored],
+        )
 
 
 async def load_state(
