@@ -404,6 +404,7 @@ def main() -> None:
     log = Path(tempfile.gettempdir()) / "qbank-bench-api.log"
     server = start_server(db_url, port, args.workers, log)
     base = f"http://127.0.0.1:{port}"
+    scripts: list[Path] = []
     try:
         toks = tokens(settings, tenant, students)
         wrk_toks = toks[: args.connections]
@@ -441,6 +442,8 @@ def main() -> None:
         )
         lat = uvloop.run(latency_run(port, lat_toks, lat_quizzes, args.latency_duration))
     finally:
+        for script in scripts:
+            script.unlink(missing_ok=True)
         server.terminate()
         try:
             server.wait(timeout=15)
