@@ -34,6 +34,8 @@ class SympsonHetterResult:
     # A last simulation with the final K (fresh simulees): what the published K should give.
     final_max_exposure: float | None = None
     final_exposure: np.ndarray | None = field(default=None, repr=False)
+    # The exposure rate the K were aimed at (r_max less the simulation's own noise, see below).
+    target: float | None = None
 
     @property
     def iterations(self) -> int:
@@ -55,6 +57,8 @@ def sympson_hetter(
     quotas: tuple[int, ...] | None = None,
     policy: CatPolicy | None = None,
     verify: bool = False,
+    margin: float | None = 0.0,
+    smooth: bool = False,
 ) -> SympsonHetterResult:
     """Iterate K_i ← min(1, r_max / P(S_i)) over ``n_iter`` simulations (Sympson & Hetter 1985).
 
@@ -65,6 +69,16 @@ def sympson_hetter(
     item i went through the lottery divided by the number of simulees. ``max_exposure[t]`` is
     the largest exposure rate observed in iteration t, i.e. under the K that iteration ran with.
     ``verify`` runs one more simulation with the final K (``final_max_exposure``).
+
+    ``margin``: the K are aimed at r_max − margin; None takes the binomial standard error of an
+    exposure rate of r_max over ``n_simulees`` tests, √(r_max(1 − r_max)/n). Why: P(S_i) is
+    estimated, and the items whose P(S) came out low by chance get a K too high — those set the
+    true maximum, which ends above r_max by about that much (measured: 300 items, length 27,
+    2,000 simulees, 8 iterations: 0.266 in a check with 8,000 fresh simulees at margin 0).
+    ``smooth``: from the second iteration on, P(S_i) is the larger of its last two estimates:
+    restricting an item moves its tests to its neighbours, whose P(S) then rises, and a K cut
+    once is not raised again on one lucky draw. Both only lower K; ``margin=0`` without
+    ``smooth`` is the procedure as published.
     """
     if not 0 < r_max <= 1:
         raise ValueError(f"r_max must be in (0, 1] (got {r_max})")
@@ -96,19 +110,28 @@ def sympson_hetter(
         own = np.broadcast_to(draw, (n_simulees,))
         return simulate_cat(pool, sampler(rng, n_simulees), pol, rng=rng, lengths=own)
 
+    if margin is None:
+        margin = float(np.sqrt(r_max * (1.0 - r_max) / n_simulees))
+    target = r_max - margin
+    if target <= 0:
+        raise ValueError(f"margin {margin} leaves no exposure below r_max {r_max}")
     K = np.ones(bank.n_items)
     max_exp: list[float] = []
     exposure = np.zeros(bank.n_items)
     sel = np.zeros(bank.n_items)
+    previous = None
     for _ in range(n_iter):
         report = run(K)
         exposure = report.exposure
         max_exp.append(float(exposure.max()))
         sel = report.considered / n_simulees
+        rate = np.maximum(sel, previous) if smooth and previous is not None else sel
+        previous = sel
         with np.errstate(divide="ignore"):
-            K = np.where(sel > r_max, r_max / sel, 1.0)
+            K = np.where(rate > target, target / rate, 1.0)
     final = run(K).exposure if verify else None
     return SympsonHetterResult(
         K=K, r_max=r_max, max_exposure=max_exp, exposure=exposure, selection_rate=sel,
         final_max_exposure=None if final is None else float(final.max()), final_exposure=final,
+        target=target,
     )  # fmt: skip
