@@ -82,6 +82,9 @@ def exposure_for_pair(
         theta_sampler=lambda g, n: g.normal(mean, sd, n),
         policy=CatPolicy(randomesque_k=k_rand),
         verify=True,
+        # aim below r_max by the simulation's own noise, P(S) smoothed (irt_models.exposure)
+        margin=None,
+        smooth=True,
     )
     items = pd.DataFrame(
         {
