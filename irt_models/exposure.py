@@ -59,6 +59,7 @@ def sympson_hetter(
     verify: bool = False,
     margin: float | None = 0.0,
     smooth: bool = False,
+    test_quotas=None,
 ) -> SympsonHetterResult:
     """Iterate K_i ← min(1, r_max / P(S_i)) over ``n_iter`` simulations (Sympson & Hetter 1985).
 
@@ -69,6 +70,9 @@ def sympson_hetter(
     item i went through the lottery divided by the number of simulees. ``max_exposure[t]`` is
     the largest exposure rate observed in iteration t, i.e. under the K that iteration ran with.
     ``verify`` runs one more simulation with the final K (``final_max_exposure``).
+    ``test_quotas``: with ``lengths``, one row of quotas per observed test (quota topics of
+    ``bank.membership``; negative = no quota), drawn together with its length, so simulated
+    tests carry the quotas real ones had.
 
     ``margin``: the K are aimed at r_max − margin; None takes the binomial standard error of an
     exposure rate of r_max over ``n_simulees`` tests, √(r_max(1 − r_max)/n). Why: P(S_i) is
@@ -92,6 +96,12 @@ def sympson_hetter(
         observed = np.minimum(np.asarray(lengths, dtype=np.int64).reshape(-1), bank.n_items)
         if observed.size == 0 or (observed < 1).any():
             raise ValueError("lengths must be a non-empty list of positive test lengths")
+    tq = None
+    if test_quotas is not None:
+        tq = np.asarray(test_quotas, dtype=np.int64)
+        if lengths is None or tq.shape != (observed.size, bank.n_topics):
+            raise ValueError("test_quotas needs lengths and one row per length, one column per "
+                             f"quota topic ({observed.size} × {bank.n_topics}); got {tq.shape}")  # fmt: skip
     rng = np.random.default_rng(seed) if rng is None else rng
     sampler = theta_sampler or (lambda g, n: g.standard_normal(n))
     base = policy or CatPolicy()
@@ -106,9 +116,13 @@ def sympson_hetter(
 
     def run(K):
         pool = ItemPool.build(bank.a, bank.b, bank.c, K, bank.membership)
-        draw = observed if observed.size == 1 else rng.choice(observed, n_simulees)
-        own = np.broadcast_to(draw, (n_simulees,))
-        return simulate_cat(pool, sampler(rng, n_simulees), pol, rng=rng, lengths=own)
+        # one observed length: no draw (keeps the random stream of fixed-length runs)
+        pick = (np.zeros(n_simulees, dtype=np.int64) if observed.size == 1
+                else rng.integers(observed.size, size=n_simulees))  # fmt: skip
+        own, quotas = observed[pick], None if tq is None else tq[pick]
+        return simulate_cat(
+            pool, sampler(rng, n_simulees), pol, rng=rng, lengths=own, quotas=quotas
+        )
 
     if margin is None:
         margin = float(np.sqrt(r_max * (1.0 - r_max) / n_simulees))

@@ -110,13 +110,15 @@ def eligibility(
 ):
     """Eligible mask (m × n) under served items, quotas, SH set-asides and the cap, and which rows
     relaxed the cap. Quota rule: items of a used-up quota topic are out; when
-    positions_remaining ≤ Σ open quota, only items counting toward an open quota are in.
+    positions_remaining ≤ Σ open quota, only items counting toward an open quota are in. A
+    negative quota_remaining means that row has no quota on that topic (simulations of traffic
+    in which quizzes have different quotas over one pool).
     Set-aside (``rejected``) items and capped items are soft: dropped only if something is left."""
     elig = ~np.asarray(served, dtype=bool)
     if pool.n_topics:
         quota = np.asarray(quota_remaining, dtype=np.int64).reshape(elig.shape[0], pool.n_topics)
         mem_t = pool.membership.T.astype(np.float32)
-        blocked = (quota <= 0).astype(np.float32) @ mem_t > 0
+        blocked = (quota == 0).astype(np.float32) @ mem_t > 0
         elig &= ~blocked
         tight = np.asarray(positions_remaining).reshape(-1) <= np.clip(quota, 0, None).sum(1)
         if tight.any():

@@ -98,12 +98,15 @@ def simulate_cat(
     seed: int | None = None,
     grid_points: int = 121,
     lengths=None,
+    quotas=None,
 ) -> SimulationReport:
     """Run ``policy`` for simulees of true abilities ``thetas`` over ``bank``; report recovery
     and exposure. θ̂ is the EAP (trapezoid rule on ``grid_points`` over prior_mean ± 6·prior_sd,
     exact to ~1e-9 for posterior SDs above 0.1); responses are drawn from the 3PL (D = 1).
     ``lengths``: optional per-simulee maximum length (each ≤ ``policy.max_length``), for
-    traffic whose quizzes differ in length; quotas then count against each simulee's own."""
+    traffic whose quizzes differ in length; quotas then count against each simulee's own.
+    ``quotas``: optional per-simulee quotas (simulees × quota topics of the pool; a negative
+    entry means no quota on that topic for that simulee), in place of ``policy.quotas``."""
     rng = np.random.default_rng(seed) if rng is None else rng
     thetas = np.asarray(thetas, dtype=float).ravel()
     m, n = thetas.size, bank.n_items
@@ -126,7 +129,14 @@ def simulate_cat(
     seen = np.zeros((m, n), dtype=bool)  # put to the SH lottery at least once (event S_i)
     rejected = np.zeros((m, n), dtype=bool)
     quota = None
-    if policy.quotas is not None:
+    if quotas is not None:
+        q = np.asarray(quotas, dtype=np.int64)
+        if q.shape != (m, bank.n_topics):
+            raise ValueError(f"quotas must be {m} × {bank.n_topics} (got {q.shape})")
+        if (np.where(q > 0, q, 0).sum(axis=1) > own_length).any():
+            raise ValueError("a simulee's quotas exceed its test length")
+        quota = np.where(q < 0, -1, q)  # negative: no quota on that topic (stays negative)
+    elif policy.quotas is not None:
         if len(policy.quotas) != bank.n_topics:
             raise ValueError(f"policy has {len(policy.quotas)} quotas for {bank.n_topics} topics")
         quota = np.tile(np.asarray(policy.quotas, dtype=np.int64), (m, 1))

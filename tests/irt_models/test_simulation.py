@@ -115,3 +115,24 @@ def test_sympson_hetter_over_observed_lengths_with_a_noise_margin():
     plain = sympson_hetter(pool, 0.25, lengths=[20, 20, 10], n_simulees=1200, n_iter=6, seed=16)
     assert plain.target == 0.25 and plain.final_max_exposure is None
     assert res.K.mean() < plain.K.mean()  # the margin only restricts
+
+
+def test_each_simulee_keeps_its_own_quota():
+    rng = np.random.default_rng(17)
+    membership = np.zeros((60, 2), bool)
+    membership[:20, 0] = True
+    membership[20:40, 1] = True
+    pool = ItemPool.build(rng.lognormal(0, 0.3, 60), rng.normal(size=60),
+                          rng.uniform(0.1, 0.25, 60), None, membership)  # fmt: skip
+    quotas = np.array([[5, -1], [-1, 4], [-1, -1]] * 40)
+    rep = simulate_cat(pool, rng.normal(size=120), CatPolicy(max_length=8), seed=18,
+                       quotas=quotas)  # fmt: skip
+    counts = membership[rep.administered].sum(axis=1)
+    assert (counts[0::3, 0] == 5).all() and (counts[1::3, 1] == 4).all()
+    with pytest.raises(ValueError, match="exceed its test length"):
+        simulate_cat(pool, np.zeros(1), CatPolicy(max_length=8), quotas=[[6, 3]])
+    res = sympson_hetter(pool, 0.3, lengths=[8, 8, 8], test_quotas=quotas[:3], n_simulees=300,
+                         n_iter=2, seed=19)  # fmt: skip
+    assert res.iterations == 2
+    with pytest.raises(ValueError, match="test_quotas needs lengths"):
+        sympson_hetter(pool, 0.3, test_length=8, test_quotas=quotas[:1], n_simulees=10)
