@@ -2,8 +2,8 @@
 
 Scale continuity (SPEC §6): the live items that are well measured — n ≥ 500 respondents and
 SE(b) ≤ 0.15 in the active parameter set — are the candidate anchors. Drift is judged per anchor
-after linking (`fit_pair`): a free re-estimation (nothing fixed, N(0, 1) latent) is put on the
-live scale by Stocking-Lord through the anchors, robustly (`irt_models.linking.link_anchors`), and
+after linking (`fit_pair`): a free re-estimation (nothing fixed, N(0, 1) latent) of the responses
+since the live set went live (`drift_sample`) is put on the live scale by Stocking-Lord through the anchors, robustly (`irt_models.linking.link_anchors`), and
 an anchor whose linked b (or a) moved beyond its standard errors is dropped from the anchor set
 and calibrated as a free item, with its reason. The remaining anchors are held fixed in the final
 calibration, which estimates the cohort's latent N(μ, σ²) on the live scale: a cohort of other
@@ -145,6 +145,8 @@ class LinkingReport:
 
     anchor_link: AnchorLink
     problems: list[str]
+    # Which responses the free re-estimation used (`drift_sample`).
+    window: str = "all responses"
 
     @property
     def link(self):
@@ -186,6 +188,7 @@ class LinkingReport:
             "A": link.A if link else None,
             "B": link.B if link else None,
             "rounds": self.anchor_link.rounds,
+            "window": self.window,
             "candidates": self.n_candidates,
             "judged": int(self.anchor_link.items["judged"].sum()),
             "dropped": self.n_flagged,
@@ -231,21 +234,58 @@ class PairFit:
     anchors: pd.DataFrame
 
 
+def drift_sample(
+    responses: pd.DataFrame,
+    anchors: pd.DataFrame,
+    live_since,
+    *,
+    min_respondents: int = 200,
+) -> tuple[pd.DataFrame, str]:
+    """The responses the drift re-estimation uses, and which ones (for the report).
+
+    The responses that arrived since the live set went live (``ts`` > ``live_since``): they are
+    the evidence on whether the published parameters still hold, independent of the responses
+    those were estimated from (so the SE of Δb is right), and a leak is not diluted by the months
+    before it (measured: 10 of 62 anchors easier by 1.0 from day 4 of 6, 4,000 quizzes a day —
+    linked on all responses, none flagged on nights 4 and 5; on the last day's, 6 and 3, no
+    false flag). When fewer than MIN_ANCHORS anchors have ``min_respondents`` responses in that
+    window (a quiet day, or no live set yet), every response is used.
+    """
+    if live_since is None or "ts" not in responses.columns:
+        return responses, "all responses"
+    recent = responses[responses["ts"] > live_since]
+    counts = recent["item"].value_counts()
+    enough = int((counts.reindex(anchors["item"]).fillna(0) >= min_respondents).sum())
+    if enough < MIN_ANCHORS:
+        return responses, (
+            f"all responses ({enough} anchors have {min_respondents}+ responses since the live "
+            "set went live)"
+        )
+    return recent, f"responses since the live set went live ({len(recent)})"
+
+
 def fit_pair(
-    responses: pd.DataFrame, anchors: pd.DataFrame, *, min_respondents: int = 200
+    responses: pd.DataFrame,
+    anchors: pd.DataFrame,
+    *,
+    min_respondents: int = 200,
+    drift_responses: pd.DataFrame | None = None,
+    drift_window: str = "all responses",
 ) -> PairFit:
     """Drift after linking, then the final calibration (one exam code; no I/O).
 
     ``responses``: person, item, correct. ``anchors``: candidate anchors (item, a, b, c, se_a,
     se_b, se_c) from the live set. With candidates, a free calibration (N(0, 1) latent, standard
-    errors on) is linked onto the live scale by `link_anchors`; the flagged anchors are dropped
-    and the rest held fixed in the final calibration (which estimates the latent N(μ, σ²)).
+    errors on) of ``drift_responses`` (default: ``responses``; see `drift_sample`) is linked
+    onto the live scale by `link_anchors`; the flagged anchors are dropped and the rest held
+    fixed in the final calibration of every response (which estimates the latent N(μ, σ²)).
     """
     linking = None
     free_converged = None
     kept = anchors
     if len(anchors):
-        free = calibrate_3pl(responses, anchors=None, min_respondents=min_respondents)
+        sample = responses if drift_responses is None else drift_responses
+        free = calibrate_3pl(sample, anchors=None, min_respondents=min_respondents)
         free_converged = bool(free.converged)
         anchor_link = link_anchors(
             free.items[free.items["calibrated"]],
@@ -254,7 +294,7 @@ def fit_pair(
             z_limit=DRIFT_Z,
             a_ratio=DRIFT_A_RATIO,
         )
-        linking = LinkingReport(anchor_link, linking_problems(anchor_link))
+        linking = LinkingReport(anchor_link, linking_problems(anchor_link), drift_window)
         kept = anchors[~anchors["item"].isin(anchor_link.flagged["item"])]
     result = calibrate_3pl(
         responses, anchors=kept if len(kept) else None, min_respondents=min_respondents
@@ -272,12 +312,12 @@ def exam_pairs(engine: Engine) -> list[tuple[uuid.UUID, str]]:
 
 
 def load_responses(engine: Engine, tenant_id: uuid.UUID, exam_code: str) -> pd.DataFrame:
-    """Long-format responses (person = quiz, item = question version, correct 0/1)."""
+    """Long-format responses (person = quiz, item = question version, correct 0/1, ts)."""
     with engine.connect() as c:
         return pd.read_sql(
             text(
                 "SELECT quiz_id AS person, question_version_id AS item, "
-                "is_correct::int AS correct FROM marts.fact_responses "
+                "is_correct::int AS correct, ts FROM marts.fact_responses "
                 "WHERE tenant_id = :t AND exam_code = :e"
             ),
             c,
@@ -336,6 +376,16 @@ def load_active_set(
     return int(set_id), items
 
 
+def live_since(engine: Engine, set_id: int | None):
+    """When the set went live (None: no set)."""
+    if set_id is None:
+        return None
+    with engine.connect() as c:
+        return c.execute(
+            text("SELECT activated_at FROM item_parameter_sets WHERE id = :s"), {"s": set_id}
+        ).scalar()
+
+
 def select_anchors(active: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
     """Live items of the active set with n ≥ 500 and SE(b) ≤ 0.15, as calibrate_3pl anchors."""
     ok = (
@@ -353,15 +403,26 @@ def calibrate_pair(
     exam_code: str,
     *,
     min_respondents: int = 200,
+    drift_since_live_set: bool = True,
 ) -> PairCalibration:
     """Fit the 3PL for one exam code: drift after linking, drifted anchors dropped, the rest
-    held fixed (`fit_pair`); items of the live versions with their new parameters."""
+    held fixed (`fit_pair`); items of the live versions with their new parameters. Drift is
+    judged on the responses since the live set went live (`drift_sample`) unless
+    ``drift_since_live_set`` is False."""
     responses = load_responses(engine, tenant_id, exam_code)
     live = load_live_items(engine, tenant_id, exam_code)
     previous_set_id, active = load_active_set(engine, tenant_id, exam_code)
     anchors = select_anchors(active, live)
+    since = live_since(engine, previous_set_id) if drift_since_live_set else None
+    sample, window = drift_sample(responses, anchors, since, min_respondents=min_respondents)
 
-    fit = fit_pair(responses, anchors, min_respondents=min_respondents)
+    fit = fit_pair(
+        responses,
+        anchors,
+        min_respondents=min_respondents,
+        drift_responses=sample,
+        drift_window=window,
+    )
     result = fit.result
     fitted = result.items.rename(columns={"item": "question_version_id", "anchor": "is_anchor"})
     items = live.merge(fitted, on="question_version_id", how="left")

@@ -49,29 +49,48 @@ def exposure_for_pair(
     profile: TrafficProfile | None = None,
     test_length: int = 20,
     randomesque_k: int = 1,
+    membership: np.ndarray | None = None,
 ) -> PairExposure:
     """K_i by the Sympson-Hetter iterative simulation over the pair's calibrated items, for the
     traffic of ``profile``: adaptive quizzes of the observed scored lengths (pretest positions
     do not use calibrated items, so they are not simulated), the API's randomesque k, simulees
-    from the calibration's latent N(μ, σ²). Without observed adaptive quizzes (a new exam code)
-    the quizzes are ``test_length`` long and ``randomesque_k`` applies."""
+    from the calibration's latent N(μ, σ²), each simulated quiz with the quota its observed
+    quiz had (``membership``: calibrated items × ``profile.quota_topics()``, e.g. from
+    `orchestration.traffic.quota_membership`). Without observed adaptive quizzes (a new exam
+    code) the quizzes are ``test_length`` long and ``randomesque_k`` applies."""
     cal = pair.calibrated
     if cal.empty:
         return PairExposure(
             pair.key, r_max, 0, pd.DataFrame(columns=["question_version_id", "k"]), []
         )
     mean, sd = float(pair.latent_mean), float(pair.latent_sd)
+    quotas = None
     if profile is not None and profile.n_adaptive:
         lengths = np.minimum(profile.scored_lengths, len(cal))
         k_rand = profile.randomesque_k
         traffic = profile.summary()
+        topics = profile.quota_topics()
+        if topics and membership is not None and membership.shape == (len(cal), len(topics)):
+            quotas = profile.quota_matrix(topics)
+            # a quota that the calibrated items cannot fill is left out (the API would have
+            # refused it for scored positions); an abandoned quiz keeps its planned length
+            cap = membership.sum(axis=0)
+            quotas[(quotas > cap[None, :])] = -1
+            need = np.where(quotas > 0, quotas, 0).sum(axis=1)
+            lengths = np.minimum(np.maximum(lengths, need), len(cal))
+            quotas[need > lengths] = -1
+            traffic["quotas_simulated"] = int((quotas > 0).any(axis=1).sum())
+        elif topics:
+            traffic["quotas_simulated"] = 0
     else:
         lengths = np.array([max(1, min(test_length, len(cal)))])
         k_rand = randomesque_k
         traffic = {"adaptive_quizzes": 0, "scored_length": int(lengths[0]),
                    "randomesque_k": k_rand, "latent_mean": mean, "latent_sd": sd,
                    "window": "no adaptive quizzes observed: fixed length"}  # fmt: skip
-    pool = ItemPool.build(cal["a"], cal["b"], cal["c"])
+    pool = ItemPool.build(
+        cal["a"], cal["b"], cal["c"], None, membership if quotas is not None else None
+    )
     result = sympson_hetter(
         pool,
         r_max,
@@ -85,6 +104,7 @@ def exposure_for_pair(
         # aim below r_max by the simulation's own noise, P(S) smoothed (irt_models.exposure)
         margin=None,
         smooth=True,
+        test_quotas=quotas,
     )
     items = pd.DataFrame(
         {

@@ -39,9 +39,11 @@ class TrafficProfile:
     window: str  # how `since` was chosen
     n_quizzes: int
     n_adaptive: int
-    # Per adaptive quiz: answered items at scored and at pretest positions.
+    # Per adaptive quiz: answered items at scored and at pretest positions, and its quota
+    # ({topic_id: count}, empty without one).
     scored_lengths: np.ndarray = field(repr=False)
     pretest_lengths: np.ndarray = field(repr=False)
+    quiz_quotas: list[dict[int, int]] = field(default_factory=list, repr=False)
     # Adaptive quizzes with a blueprint quota, and the most common quotas ({topic_id: count}).
     n_with_quota: int = 0
     top_quotas: list[tuple[dict, int]] = field(default_factory=list)
@@ -62,6 +64,20 @@ class TrafficProfile:
     @property
     def quota_share(self) -> float:
         return self.n_with_quota / self.n_adaptive if self.n_adaptive else 0.0
+
+    def quota_topics(self) -> list[int]:
+        """Every topic some quiz of the window had a quota on, sorted."""
+        return sorted({t for q in self.quiz_quotas for t in q})
+
+    def quota_matrix(self, topics: list[int]) -> np.ndarray:
+        """Per adaptive quiz, its quota count on each of ``topics`` (−1: no quota there)."""
+        out = np.full((len(self.quiz_quotas), len(topics)), -1, dtype=np.int64)
+        col = {t: j for j, t in enumerate(topics)}
+        for i, q in enumerate(self.quiz_quotas):
+            for t, n in q.items():
+                if t in col:
+                    out[i, col[t]] = n
+        return out
 
     def length_distribution(self) -> dict[int, int]:
         """Scored length → number of adaptive quizzes."""
@@ -113,12 +129,15 @@ def _first_activation(conn: Connection, tenant_id: uuid.UUID, exam_code: str) ->
     ).scalar()
 
 
+# Quotas come from the quiz_started staging table (the marts do not carry them).
 _ADAPTIVE_QUIZZES = text(
-    "SELECT quiz_id, count(*) FILTER (WHERE NOT is_pretest) AS n_scored, "
+    "WITH q AS (SELECT quiz_id, count(*) FILTER (WHERE NOT is_pretest) AS n_scored, "
     "count(*) FILTER (WHERE is_pretest) AS n_pretest "
     "FROM marts.fact_responses "
     "WHERE tenant_id = :t AND exam_code = :e AND adaptive AND ts >= :since AND ts < :until "
-    "GROUP BY quiz_id"
+    "GROUP BY quiz_id) "
+    "SELECT q.*, (SELECT s.quota::text FROM staging.stg_events__quiz_started s "
+    "WHERE s.quiz_id = q.quiz_id ORDER BY s.load_id LIMIT 1) AS quota FROM q ORDER BY q.quiz_id"
 )
 
 
@@ -187,6 +206,10 @@ def traffic_profile(
             params,
         ).all()
     quizzes = quizzes[quizzes["n_scored"] > 0]
+    quiz_quotas = [
+        {int(k): int(v) for k, v in json.loads(q).items()} if q not in (None, "null") else {}
+        for q in quizzes["quota"]
+    ]
     return TrafficProfile(
         tenant_id=tenant_id,
         exam_code=exam_code,
@@ -197,6 +220,7 @@ def traffic_profile(
         n_adaptive=len(quizzes),
         scored_lengths=quizzes["n_scored"].to_numpy(dtype=np.int64),
         pretest_lengths=quizzes["n_pretest"].to_numpy(dtype=np.int64),
+        quiz_quotas=quiz_quotas,
         n_with_quota=int(sum(r.n for r in quotas)),
         top_quotas=[
             ({int(k): int(v) for k, v in json.loads(r.quota).items()}, int(r.n))
@@ -236,3 +260,29 @@ def realised_exposure(
     items["exposure"] = items["quizzes"] / n if n else 0.0
     items = items.sort_values(["exposure", "question_version_id"], ascending=[False, True])
     return items.reset_index(drop=True), int(n)
+
+
+def quota_membership(
+    engine: Engine, tenant_id: uuid.UUID, version_ids, topics: list[int]
+) -> np.ndarray:
+    """items × topics: True when the item version's topic is the quota topic or below it (a
+    quota on a topic includes its subtopics, as the API counts it)."""
+    ids = [int(v) for v in version_ids]
+    out = np.zeros((len(ids), len(topics)), dtype=bool)
+    if not ids or not topics:
+        return out
+    with engine.connect() as c:
+        rows = c.execute(
+            text(
+                "SELECT v.id, qt.id FROM question_versions v "
+                "JOIN topics it ON it.id = v.topic_id "
+                "JOIN topics qt ON qt.tenant_id = :t AND it.path <@ qt.path "
+                "WHERE v.id = ANY(:ids) AND qt.id = ANY(:topics)"
+            ),
+            {"t": tenant_id, "ids": ids, "topics": list(topics)},
+        ).all()
+    row = {v: i for i, v in enumerate(ids)}
+    col = {t: j for j, t in enumerate(topics)}
+    for v, t in rows:
+        out[row[v], col[t]] = True
+    return out

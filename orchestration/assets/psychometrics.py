@@ -16,13 +16,25 @@ from orchestration.checks import BLOCKING, CHECK_NAMES, evaluate
 from orchestration.publishing import active_pairs, live_bank, publish_calibration
 from orchestration.resources import QBankSettingsResource
 from orchestration.simulation import PairExposure, exposure_for_pair, simulate_live_bank
-from orchestration.traffic import api_randomesque_k, realised_exposure, traffic_profile
+from orchestration.traffic import (
+    api_randomesque_k,
+    quota_membership,
+    realised_exposure,
+    traffic_profile,
+)
 
 GROUP = "psychometrics"
 
 
 class CalibrationConfig(dg.Config):
     min_respondents: int = Field(200, description="Items with fewer respondents stay uncalibrated.")
+    drift_since_live_set: bool = Field(
+        True,
+        description=(
+            "Judge anchor drift on the responses since the live set went live (all responses "
+            "when too few anchors have enough of them); False: on every response."
+        ),
+    )
 
 
 class ExposureConfig(dg.Config):
@@ -90,7 +102,11 @@ def item_calibration(
     pairs: dict[str, PairCalibration] = {}
     for tenant_id, exam_code in exam_pairs(qbank.engine):
         pair = calibrate_pair(
-            qbank.engine, tenant_id, exam_code, min_respondents=config.min_respondents
+            qbank.engine,
+            tenant_id,
+            exam_code,
+            min_respondents=config.min_respondents,
+            drift_since_live_set=config.drift_since_live_set,
         )
         pairs[pair.key] = pair
         context.log.info(f"{pair.key}: {pair.metrics()}")
@@ -168,13 +184,19 @@ EXPOSURE_TOLERANCE = 0.03
 
 
 @dg.asset(
+    # The traffic to simulate and the realised exposure come from these (orchestration.traffic).
+    deps=[
+        dg.AssetKey(["marts", "fact_responses"]),
+        dg.AssetKey(["staging", "stg_events__quiz_started"]),
+    ],
     group_name=GROUP,
     kinds={"python", "postgres"},
     description=(
         "Sympson-Hetter exposure parameters K_i by the iterative simulation procedure over each "
         "calibrated bank, target maximum exposure r_max (default 0.25), simulating the adaptive "
-        "traffic of the recent window (marts): observed quiz lengths, the API's randomesque k, "
-        "simulees from the calibration's latent N(μ, σ²). Checks the realised exposure."
+        "traffic of the recent window (marts): observed quiz lengths and quotas, the API's "
+        "randomesque k, simulees from the calibration's latent N(μ, σ²). Checks the realised "
+        "exposure."
     ),
     check_specs=[
         dg.AssetCheckSpec(
@@ -206,8 +228,17 @@ def exposure_control(
             latent_mean=pair.latent_mean,
             latent_sd=pair.latent_sd,
         )
+        topics = profile.quota_topics()
+        membership = (
+            quota_membership(
+                qbank.engine, pair.tenant_id, pair.calibrated["question_version_id"], topics
+            )
+            if topics
+            else None
+        )
         result[key] = exposure_for_pair(
             pair,
+            membership=membership,
             r_max=config.r_max,
             n_simulees=config.n_simulees,
             n_iter=config.n_iter,

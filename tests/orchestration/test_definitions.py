@@ -28,12 +28,18 @@ def test_lineage_runs_from_kafka_to_the_published_set(defs: dg.Definitions) -> N
         ["marts", "fact_responses"]
     )
     assert parents("item_calibration") == {"marts/fact_responses"}
-    assert parents("exposure_control") == {"item_calibration"}
+    # the traffic it simulates and the realised exposure it checks come from the marts
+    assert parents("exposure_control") == {
+        "item_calibration",
+        "marts/fact_responses",
+        "staging/stg_events__quiz_started",
+    }
     assert parents("published_item_parameters") == {"item_calibration", "exposure_control"}
     assert parents("cat_simulation_report") == {"published_item_parameters"}
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    for name in ("parameter_bounds", "convergence", "drift"):
+    for name in ("parameter_bounds", "convergence", "linking", "anchor_drift"):
         assert ("item_calibration", name) in checks
+    assert ("exposure_control", "realised_exposure") in checks
     marts = {"fact_responses", "cohort_performance", "item_statistics", "topic_performance"}
     assert marts <= {a.split("/")[1] for a, _ in checks if a.startswith("marts/")}
     blocking = {
@@ -46,7 +52,8 @@ def test_lineage_runs_from_kafka_to_the_published_set(defs: dg.Definitions) -> N
     # A failing dbt test stops the later steps (dagster-dbt: the marts are shared by everyone);
     # calibration checks do not block other exam codes: publishing refuses per exam code.
     assert "not_null_fact_responses_exam_code" in blocking
-    assert not {"parameter_bounds", "convergence", "drift"} & blocking
+    assert not {"parameter_bounds", "convergence", "linking", "anchor_drift"} & blocking
+    assert "realised_exposure" not in blocking
     assert not {"no_new_dead_letters", "every_candidate_published"} & blocking
 
 

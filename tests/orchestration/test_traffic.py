@@ -21,6 +21,7 @@ from orchestration.simulation import exposure_for_pair
 from orchestration.traffic import (
     TrafficProfile,
     api_randomesque_k,
+    quota_membership,
     realised_exposure,
     traffic_profile,
     traffic_window,
@@ -112,6 +113,11 @@ def test_traffic_profile_reads_the_window_from_the_marts(seeded: Seeded) -> None
     assert profile.pretest_share == pytest.approx(60 / (60 * 12 + 40 * 8))
     assert profile.n_with_quota == 40 and profile.quota_share == pytest.approx(0.4)
     assert profile.top_quotas == [({bank.items[0].topic_id: 2}, 40)]
+    topic = bank.items[0].topic_id
+    assert profile.quota_topics() == [topic]
+    matrix = profile.quota_matrix([topic])
+    assert sorted(matrix[:, 0].tolist()) == [-1] * 60 + [2] * 40
+    assert (matrix[profile.scored_lengths == 8] == 2).all()  # each quiz keeps its own quota
     summary = profile.summary()
     assert (summary["randomesque_k"], summary["latent_mean"], summary["latent_sd"]) == (3, 0.4, 1.1)
     assert summary["scored_length_min"] == 8 and summary["scored_length_max"] == 11
@@ -136,6 +142,17 @@ def test_realised_exposure_is_the_share_of_adaptive_quizzes_serving_the_item(
     assert got["quizzes"].to_dict() == per_item.to_dict()
     assert np.allclose(got["exposure"], got["quizzes"] / 100)
     assert items["exposure"].is_monotonic_decreasing
+
+
+def test_quota_membership_includes_subtopics(seeded: Seeded) -> None:
+    bank = seeded.bank
+    root, leaf = bank.topic_ids[0], bank.items[0].topic_id
+    versions = [it.question_version_id for it in bank.items]
+    member = quota_membership(seeded.db.engine, bank.tenant_id, versions, [leaf, root])
+    assert member[:, 1].all()  # every item sits below the root
+    assert member[:, 0].tolist() == [it.topic_id == leaf for it in bank.items]
+    assert member[:, 0].sum() == 14  # 40 items over 3 leaves, round robin
+    assert quota_membership(seeded.db.engine, uuid.uuid4(), versions, [leaf]).sum() == 0
 
 
 def test_the_window_starts_when_the_first_set_went_live(seeded: Seeded) -> None:
@@ -198,3 +215,28 @@ def test_sympson_hetter_fitted_to_live_traffic_holds_r_max() -> None:
     assert result.final_max_exposure <= 0.25 + 0.03
     assert result.traffic["randomesque_k"] == 2 and result.traffic["latent_mean"] == 0.4
     assert (result.items["k"] < 1).any() and result.items["k"].between(0, 1).all()
+
+
+def test_sympson_hetter_simulates_the_observed_quotas() -> None:
+    """Half the quizzes had a quota of 6 items on a topic holding the 20 hardest items: those
+    items are served far more than without the quota, and the K hold them too."""
+    pair = _bank_pair(120, 6, 0.0, 1.0)
+    hard = pair.items["b"].rank(ascending=False).to_numpy() <= 20
+    membership = hard[:, None]
+    lengths = np.array([15] * 100)
+    profile = TrafficProfile(
+        tenant_id=pair.tenant_id, exam_code="STEP1", since=NOW, until=NOW, window="test",
+        n_quizzes=100, n_adaptive=100, scored_lengths=lengths, pretest_lengths=lengths * 0,
+        quiz_quotas=[{7: 6}] * 50 + [{}] * 50,
+    )  # fmt: skip
+    args = dict(r_max=0.25, n_simulees=1000, n_iter=6, seed=4, profile=profile)
+    with_quota = exposure_for_pair(pair, membership=membership, **args)
+    without = exposure_for_pair(pair, **args)
+    assert with_quota.traffic["quotas_simulated"] == 50
+    assert without.traffic["quotas_simulated"] == 0  # no membership: quotas not simulated
+    first = with_quota.max_exposure_by_iteration[0]
+    sel = with_quota.items.set_index("question_version_id")["selection_rate"]
+    sel_free = without.items.set_index("question_version_id")["selection_rate"]
+    ids = pair.items["question_version_id"][hard]
+    assert sel[ids].mean() > 1.5 * sel_free[ids].mean() and first > 0.5
+    assert with_quota.final_max_exposure <= 0.25 + 0.03

@@ -7,7 +7,7 @@ Its own database and topic: two tenants' banks go through the whole pipeline onc
 1. the EM fails on the second (tenant, exam code) after the first was calibrated (in-process);
 2. a run is SIGKILLed after the new set was switched active, before COMMIT (a real process);
 3. a normal run.
-(Checks that *fail* — drift, bounds — are proven in tests/orchestration/test_pipeline.py.)
+(Checks that *fail* — linking, bounds — are proven in tests/orchestration/test_pipeline.py.)
 """
 
 from __future__ import annotations
