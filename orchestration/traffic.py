@@ -119,6 +119,12 @@ def _now(conn: Connection) -> datetime:
     return conn.execute(text("SELECT now()")).scalar_one()
 
 
+def first_activation(engine: Engine, tenant_id: uuid.UUID, exam_code: str) -> datetime | None:
+    """When a parameter set of the exam code first went live (None: never; cold start)."""
+    with engine.connect() as c:
+        return _first_activation(c, tenant_id, exam_code)
+
+
 def _first_activation(conn: Connection, tenant_id: uuid.UUID, exam_code: str) -> datetime | None:
     return conn.execute(
         text(

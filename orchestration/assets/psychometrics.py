@@ -5,6 +5,8 @@ Each asset reads its inputs, calls a library function (`orchestration.calibratio
 what a psychometrician looks at: parameter tables, ICCs, test information, exposure.
 """
 
+from datetime import timedelta
+
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from orchestration.resources import QBankSettingsResource
 from orchestration.simulation import PairExposure, exposure_for_pair, simulate_live_bank
 from orchestration.traffic import (
     api_randomesque_k,
+    first_activation,
     quota_membership,
     realised_exposure,
     traffic_profile,
@@ -252,10 +255,20 @@ def exposure_control(
             f"{np.round(result[key].max_exposure_by_iteration, 3)}, with the final K "
             f"{result[key].final_max_exposure}"
         )
-        items, n_quizzes = realised_exposure(
-            qbank.engine, pair.tenant_id, pair.exam_code, profile.since, profile.until
-        )
-        realised[key] = _realised_summary(items, n_quizzes, config.r_max, profile.window)
+        # The realised exposure K answer for: adaptive quizzes since a set first went live (in
+        # the window). Cold-start quizzes had no K and would warn every new exam code's first night.
+        first = first_activation(qbank.engine, pair.tenant_id, pair.exam_code)
+        if first is None:
+            realised[key] = {"window": "no parameter set live yet: exposure control not in force",
+                             "adaptive_quizzes": 0, "max_exposure": None, "n_over": 0}  # fmt: skip
+        else:
+            since = max(first, profile.until - timedelta(days=config.window_days))
+            items, n_quizzes = realised_exposure(
+                qbank.engine, pair.tenant_id, pair.exam_code, since, profile.until
+            )
+            realised[key] = _realised_summary(
+                items, n_quizzes, config.r_max, f"since {since.isoformat()}"
+            )
     rows = [
         {
             "exam": key,
