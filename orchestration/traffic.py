@@ -23,6 +23,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
+# Realised exposure may exceed r_max by this much before the check warns: a few hundred adaptive
+# quizzes measure an exposure rate of 0.25 to about ±0.03 (binomial SE √(0.25·0.75/200) = 0.03).
+EXPOSURE_TOLERANCE = 0.03
+
 # Fewer adaptive quizzes than this since the first set went live: use the whole window (the
 # quiz lengths of a day of cold start say more than a handful of quizzes).
 MIN_QUIZZES_SINCE_FIRST_SET = 30
@@ -292,3 +296,35 @@ def quota_membership(
     for v, t in rows:
         out[row[v], col[t]] = True
     return out
+
+
+def realised_summary(items: pd.DataFrame, n_quizzes: int, r_max: float, window: str) -> dict:
+    """What the `realised_exposure` check reports: quizzes, max and mean exposure, items above
+    r_max + EXPOSURE_TOLERANCE, and the 10 most exposed items with a 95% Wilson interval."""
+    limit = r_max + EXPOSURE_TOLERANCE
+    worst = []
+    for r in items.head(10).itertuples():
+        lo, hi = wilson_interval(int(r.quizzes), n_quizzes)
+        worst.append({"question_version_id": int(r.question_version_id),
+                      "quizzes": int(r.quizzes), "exposure": round(float(r.exposure), 4),
+                      "ci95": [round(lo, 4), round(hi, 4)]})  # fmt: skip
+    return {
+        "window": window,
+        "adaptive_quizzes": n_quizzes,
+        "items_served": len(items),
+        "max_exposure": float(items["exposure"].max()) if len(items) else 0.0,
+        "mean_exposure": float(items["exposure"].mean()) if len(items) else 0.0,
+        "limit": limit,
+        "n_over": int((items["exposure"] > limit).sum()),
+        "worst": worst,
+    }
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (Wilson 1927); (0, 1) when n = 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)

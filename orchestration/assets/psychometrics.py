@@ -19,10 +19,12 @@ from orchestration.publishing import active_pairs, live_bank, publish_calibratio
 from orchestration.resources import QBankSettingsResource
 from orchestration.simulation import PairExposure, exposure_for_pair, simulate_live_bank
 from orchestration.traffic import (
+    EXPOSURE_TOLERANCE,
     api_randomesque_k,
     first_activation,
     quota_membership,
     realised_exposure,
+    realised_summary,
     traffic_profile,
 )
 
@@ -181,11 +183,6 @@ def item_calibration(
         )
 
 
-# Realised exposure may exceed r_max by this much before the check warns: a few hundred adaptive
-# quizzes measure an exposure rate of 0.25 to about ±0.03 (binomial SE √(0.25·0.75/200) = 0.03).
-EXPOSURE_TOLERANCE = 0.03
-
-
 @dg.asset(
     # The traffic to simulate and the realised exposure come from these (orchestration.traffic).
     deps=[
@@ -266,7 +263,7 @@ def exposure_control(
             items, n_quizzes = realised_exposure(
                 qbank.engine, pair.tenant_id, pair.exam_code, since, profile.until
             )
-            realised[key] = _realised_summary(
+            realised[key] = realised_summary(
                 items, n_quizzes, config.r_max, f"since {since.isoformat()}"
             )
     rows = [
@@ -321,36 +318,6 @@ def exposure_control(
         ),
         metadata={"results": dg.MetadataValue.json(realised)},
     )
-
-
-def _realised_summary(items: pd.DataFrame, n_quizzes: int, r_max: float, window: str) -> dict:
-    """Counts and the worst items (with a 95% Wilson interval) of the realised exposure."""
-    limit = r_max + EXPOSURE_TOLERANCE
-    worst = []
-    for r in items.head(10).itertuples():
-        lo, hi = _wilson(int(r.quizzes), n_quizzes)
-        worst.append({"question_version_id": int(r.question_version_id),
-                      "quizzes": int(r.quizzes), "exposure": round(float(r.exposure), 4),
-                      "ci95": [round(lo, 4), round(hi, 4)]})  # fmt: skip
-    return {
-        "window": window,
-        "adaptive_quizzes": n_quizzes,
-        "items_served": len(items),
-        "max_exposure": float(items["exposure"].max()) if len(items) else 0.0,
-        "mean_exposure": float(items["exposure"].mean()) if len(items) else 0.0,
-        "limit": limit,
-        "n_over": int((items["exposure"] > limit).sum()),
-        "worst": worst,
-    }
-
-
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
 
 
 @dg.asset(

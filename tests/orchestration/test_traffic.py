@@ -23,6 +23,7 @@ from orchestration.traffic import (
     api_randomesque_k,
     quota_membership,
     realised_exposure,
+    realised_summary,
     traffic_profile,
     traffic_window,
 )
@@ -142,6 +143,14 @@ def test_realised_exposure_is_the_share_of_adaptive_quizzes_serving_the_item(
     assert got["quizzes"].to_dict() == per_item.to_dict()
     assert np.allclose(got["exposure"], got["quizzes"] / 100)
     assert items["exposure"].is_monotonic_decreasing
+    # what the check reports: at r_max 0.2 the items above 0.23, the worst with 95% intervals
+    summary = realised_summary(items, n, 0.2, "test")
+    assert summary["n_over"] == int((items["exposure"] > 0.23).sum()) > 0
+    assert summary["max_exposure"] == items["exposure"].max()
+    worst = summary["worst"][0]
+    assert worst["quizzes"] == items["quizzes"].iloc[0]
+    assert worst["ci95"][0] < worst["exposure"] < worst["ci95"][1]
+    assert realised_summary(items, n, 1.0, "test")["n_over"] == 0
 
 
 def test_quota_membership_includes_subtopics(seeded: Seeded) -> None:
