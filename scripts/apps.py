@@ -50,9 +50,7 @@ APPS = {
     "api": lambda: [
         PY,
         "-m",
-        "uvicorn",
-        "--factory",
-        "serving_api.main:create_app",
+        "serving_api",  # uvicorn, after checking QBANK_ENV and the secret once for all workers
         "--host",
         "127.0.0.1",
         "--port",
