@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
@@ -17,9 +18,48 @@ from serving_api.runtime import Runtime
 from serving_api.schemas.auth import LoginIn, MockLoginIn, TokenOut, UserOut
 from serving_api.security import Principal, issue_token
 
+# Headers a proxy adds. Their presence means the peer address is the proxy's, not the client's.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def is_loopback(host: str | None) -> bool:
+    """127.0.0.0/8 or ::1 (also as an IPv4-mapped IPv6 address); anything else, or no
+    address at all, is not."""
+    try:
+        ip = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+async def loopback_only(request: Request) -> None:
+    """Dev-only routes answer this machine only. The peer address is the socket's; forwarding
+    headers are never believed: a request carrying one is refused, since a proxy on this
+    machine would otherwise make every client look local (and uvicorn, told to trust the
+    proxy, would rewrite the address from a header the client wrote)."""
+    host = request.client.host if request.client else None
+    if not is_loopback(host):
+        raise ApiError(
+            403,
+            f"this development route answers only requests from this machine (loopback), "
+            f"not from {host or 'an unknown address'}",
+        )
+    forwarded = [h for h in FORWARDING_HEADERS if h in request.headers]
+    if forwarded:
+        raise ApiError(
+            403,
+            "this development route refuses proxied requests (it got "
+            f"{', '.join(forwarded)}): call it directly from this machine",
+        )
+
+
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 me_router = APIRouter(prefix="/v1", tags=["auth"])
-dev_router = APIRouter(prefix="/v1/auth", tags=["auth (dev only)"])
+dev_router = APIRouter(
+    prefix="/v1/auth", tags=["auth (dev only)"], dependencies=[Depends(loopback_only)]
+)
 
 
 def user_out(u: User) -> UserOut:
@@ -85,7 +125,8 @@ async def mock_login(
     session: AsyncSession = Depends(get_session),
     settings: Settings = Depends(get_settings),
 ) -> TokenOut:
-    """Development only (QBANK_ENV=dev): a token for an existing user without the password.
+    """Development only (QBANK_ENV=dev, loopback clients only): a token for an existing user
+    without the password.
 
     The roles and tenant are the user's own from the database, never taken from the request.
     """
