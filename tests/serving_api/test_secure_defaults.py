@@ -26,8 +26,11 @@ STARTS = {
 }
 
 
-@pytest.mark.parametrize("how", STARTS)
-@pytest.mark.parametrize("value", [None, ""], ids=["unset", "empty"])
+@pytest.mark.parametrize(
+    "how, value",
+    [("python -m serving_api", None), ("uvicorn --factory", None), ("python -m serving_api", "")],
+    ids=["unset-module", "unset-uvicorn", "empty-module"],
+)
 def test_api_refuses_to_start_without_qbank_env(how, value, tmp_path, migrated_db):
     env = {k: v for k, v in os.environ.items() if k != "QBANK_ENV"}
     if value is not None:
@@ -113,6 +116,7 @@ def test_mock_login_over_real_sockets_answers_loopback_only(world):
         body = {"email": world.a.student.email}
         local = httpx.post(f"http://127.0.0.1:{port}/v1/auth/mock-login", json=body, timeout=10)
         assert local.status_code == 200, local.text
+        assert local.json()["user"]["tenant_slug"] == world.a.slug
         remote = httpx.post(f"http://{lan}:{port}/v1/auth/mock-login", json=body, timeout=10)
         assert remote.status_code == 403, remote.text
         assert f"not from {lan}" in remote.json()["detail"]
