@@ -45,8 +45,13 @@ class Server:
 
 
 def start_server(
-    name: str, env_overrides: dict[str, str] | None = None, wait: bool = True
+    name: str,
+    env_overrides: dict[str, str] | None = None,
+    wait: bool = True,
+    host: str = "127.0.0.1",
 ) -> Server:
+    """The API in its own process; `host` is the address it binds (its URL stays on loopback
+    when it binds every address)."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     log_path = ARTIFACTS / f"api-{name}.log"
@@ -59,7 +64,7 @@ def start_server(
             "--factory",
             "serving_api.main:create_app",
             "--host",
-            "127.0.0.1",
+            host,
             "--port",
             str(port),
             "--loop",
@@ -73,7 +78,8 @@ def start_server(
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    server = Server(f"http://127.0.0.1:{port}", proc, log_path)
+    url_host = "127.0.0.1" if host == "0.0.0.0" else host
+    server = Server(f"http://{url_host}:{port}", proc, log_path)
     if wait:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
