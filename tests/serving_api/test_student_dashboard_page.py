@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from tests.serving_api.browser import chromium_page, log_in, screenshot_path
-from tests.serving_api.conftest import login, make_user
+from tests.serving_api.conftest import PASSWORD, login, make_user
 from tests.serving_api.helpers import fresh_exam
 
 FIELD_ERRORS = ("#err-exam", "#err-length", "#err-topics", "#err-difficulty", "#err-seen")
@@ -36,7 +36,7 @@ def test_filters_and_quota_builder_with_errors_next_to_their_field(api, world, e
     student = _student(api, engine, world, "filters")
     t = world.topics
     with chromium_page(height=1300) as (page, errors):
-        log_in(page, api.url, student.email)
+        log_in(page, api.url, student.email, world.a.slug)
         # Topics with their path, in the chips and in the quota builder.
         chips = page.locator("#topic-chips .chip")
         expect(chips.filter(has_text="Cardiology › Arrhythmias")).to_have_count(1)
@@ -153,7 +153,7 @@ def test_progress_chart_by_week(api, world, engine):
     exam, _ = fresh_exam(engine, world, per_topic=6)
     student = _student(api, engine, world, "progress")
     with chromium_page() as (page, errors):
-        log_in(page, api.url, student.email)
+        log_in(page, api.url, student.email, world.a.slug)
         expect(page.locator("#progress-chart .empty")).to_contain_text("No answers yet")
         expect(page.locator("#progress-chart svg")).to_have_count(0)
 
@@ -211,4 +211,38 @@ def test_progress_chart_by_week(api, world, engine):
         page.locator("#progress-chart").locator("..").screenshot(
             path=str(screenshot_path("progress-chart.png"))
         )
+    assert not errors, errors
+
+
+def test_login_names_the_tenant_and_the_page_remembers_it(api, world, engine):
+    student = _student(api, engine, world, "tenant")
+    with chromium_page() as (page, errors):
+        page.goto(api.url + "/")
+        expect(page.locator("#login-tenant")).to_have_value("")
+        # The other tenant has no such account: refused.
+        page.fill("#login-tenant", world.b.slug)
+        page.fill("#login-email", student.email)
+        page.fill("#login-password", PASSWORD)
+        page.click("#login-submit")
+        expect(page.locator("#login-error")).to_contain_text("wrong")
+        # Its own tenant, typed with capitals and spaces as people do: sent as `tenant`.
+        page.fill("#login-tenant", f"  {world.a.slug.upper()} ")
+        with page.expect_request("**/v1/auth/login") as sent:
+            page.click("#login-submit")
+        assert sent.value.post_data_json["tenant"] == world.a.slug
+        expect(page.locator("#view-home")).to_be_visible()
+        expect(page.locator("#user-name")).to_contain_text(world.a.slug)
+        # Remembered on this device (the slug as the API spells it), across a logout and a reload.
+        page.click("#logout")
+        expect(page.locator("#login-tenant")).to_have_value(world.a.slug)
+        page.reload()
+        expect(page.locator("#login-tenant")).to_have_value(world.a.slug)
+        # An empty field sends no `tenant` (the API then uses the one matching account).
+        page.fill("#login-tenant", "")
+        page.fill("#login-email", student.email)
+        page.fill("#login-password", PASSWORD)
+        with page.expect_request("**/v1/auth/login") as sent:
+            page.click("#login-submit")
+        assert "tenant" not in sent.value.post_data_json
+        expect(page.locator("#view-home")).to_be_visible()
     assert not errors, errors

@@ -38,7 +38,7 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
     exam, _ = fresh_exam(engine, world, per_topic=2)  # 8 items, key B everywhere
     student = _student(api, engine, world)
     with chromium_page() as (page, errors):
-        log_in(page, api.url, student.email)
+        log_in(page, api.url, student.email, world.a.slug)
         page.select_option("#exam-code", exam)
         page.check("input[name=mode][value=exam]")
         page.check("input[name=order][value=linear]")
@@ -180,7 +180,7 @@ def test_exam_timer_finishes_the_exam_at_expiry(api, world, engine):
         assert c.get(f"/v1/quizzes/{quiz_id}/next").status_code == 200
         assert c.post(f"/v1/quizzes/{quiz_id}/answers", json={"selected": "B"}).status_code == 200
     with chromium_page() as (page, errors):
-        log_in(page, api.url, student.email)
+        log_in(page, api.url, student.email, world.a.slug)
         resume = page.locator("#history button:has-text('Resume')")
         expect(resume).to_have_count(1)
         with engine.begin() as conn:  # the exam's time runs out a few seconds from now
