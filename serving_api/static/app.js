@@ -12,10 +12,22 @@ const state = {
   linear: false, items: [], numQuestions: 0, frontier: null, review: false, saved: null,
 };
 
+// Field-level problems of a 422: this API's `errors` [{field, message}], or FastAPI's default
+// `detail` list [{loc, msg}] should a route ever answer with it.
+function fieldErrors(data) {
+  if (Array.isArray(data.errors)) return data.errors;
+  if (Array.isArray(data.detail)) {
+    return data.detail.map((d) => ({ field: (d.loc || []).filter((p) => p !== "body").join("."), message: String(d.msg ?? "invalid") }));
+  }
+  return null;
+}
+
 class ApiFailure extends Error {
   constructor(status, data) {
-    super(typeof data.detail === "string" ? data.detail : `request failed (${status})`);
-    this.status = status; this.data = data;
+    const list = fieldErrors(data);
+    super(typeof data.detail === "string" ? data.detail
+      : list ? list.map((e) => `${e.field || "request"}: ${e.message}`).join("; ") : `request failed (${status})`);
+    this.status = status; this.data = data; this.fields = list;
   }
 }
 
@@ -153,9 +165,11 @@ async function performance() {
   box.replaceChildren(...rows.map((r) => {
     const wrap = el("div", "perf");
     const head = el("div", "perf-row");
-    head.append(el("span", "topic-path", r.label), el("span", "muted", `${Math.round(r.accuracy * 100)}% · percentile ${Math.round(r.percentile)} of ${r.cohort_size} in your cohort`));
+    head.append(el("span", "topic-path", r.label), el("strong", "perf-acc", `${Math.round(r.accuracy * 100)}%`));
     const bar = el("div", "bar"); const fill = el("div"); fill.style.width = `${Math.round(r.accuracy * 100)}%`; bar.append(fill);
-    wrap.append(head, bar);
+    const students = `${r.cohort_size} student${r.cohort_size === 1 ? "" : "s"}`;
+    const sub = el("div", "perf-sub muted", `${r.correct} of ${r.answered} correct · percentile ${Math.round(r.percentile)} among ${students} in your cohort`);
+    wrap.append(head, bar, sub);
     return wrap;
   }));
 }
@@ -268,7 +282,7 @@ $("start-form").addEventListener("submit", async (ev) => {
   try {
     await resume(await api("POST", "/v1/quizzes", body));
   } catch (e) {
-    const errors = e instanceof ApiFailure && e.status === 422 && Array.isArray(e.data.errors) ? e.data.errors : null;
+    const errors = e instanceof ApiFailure && e.status === 422 ? e.fields : null;
     if (errors) { for (const x of errors) showStartError(fieldOf(x.field, x.message), x.message); }
     else if (e instanceof ApiFailure && e.status === 422) showStartError(fieldOf(null, e.message), e.message);
     else $("start-error").textContent = e.message;
@@ -576,7 +590,9 @@ function openFinishDialog(reason) {
     marked = 0;
   }
   const unanswered = n - answered;
-  $("finish-title").textContent = state.quiz.mode === "exam" ? "Finish this exam?" : "Finish this quiz?";
+  const what = state.quiz.mode === "exam" ? "exam" : "quiz";
+  $("finish-title").textContent = `Finish this ${what}?`;
+  $("finish-confirm").textContent = `Finish ${what}`;
   const counts = $("finish-counts");
   if (state.linear) {
     counts.replaceChildren(

@@ -79,6 +79,9 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         page.click("#next-question")
         _at(page, 5)
         expect(_nav(page, 4)).to_have_class(_has("unanswered"))
+        # Every state at once: answered, marked, unanswered, current, not yet reached.
+        page.locator("#navigator").screenshot(path=str(screenshot_path("exam-navigator.png")))
+        page.screenshot(path=str(screenshot_path("exam-page.png")), full_page=True)
         # 5: B; 6: C (wrong, stays).
         page.keyboard.press("2")
         page.keyboard.press("Enter")
@@ -95,6 +98,7 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         expect(dialog).to_be_visible()
         expect(page.locator("#finish-counts .count-unanswered")).to_have_text("2 unanswered")
         expect(page.locator("#finish-counts .count-marked")).to_have_text("2 marked for review")
+        page.screenshot(path=str(screenshot_path("exam-finish-dialog.png")))
         page.click("#finish-review")  # the review-marked pass: 2, then 3
         expect(dialog).to_be_hidden()
         _at(page, 2)
@@ -112,8 +116,6 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         expect(page.locator("#finish-counts .count-unanswered")).to_have_text("1 unanswered")
         page.click("#finish-cancel")
         expect(dialog).to_be_hidden()
-        page.locator("#navigator").screenshot(path=str(screenshot_path("exam-navigator.png")))
-        page.screenshot(path=str(screenshot_path("exam-page.png")), full_page=True)
 
         # Back to the skipped item through the navigator, and answer it.
         _nav(page, 4).click()
@@ -134,7 +136,6 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         expect(dialog).to_be_visible()
         expect(page.locator("#finish-counts .count-unanswered")).to_have_text("0 unanswered")
         expect(page.locator("#finish-counts .count-marked")).to_have_text("2 marked for review")
-        page.screenshot(path=str(screenshot_path("exam-finish-dialog.png")))
         page.click("#finish-confirm")
 
         expect(page.locator("#view-report")).to_be_visible()
