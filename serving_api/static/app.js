@@ -302,7 +302,7 @@ async function resume(quiz) {
   startTimer(quiz.expires_at);
   show("quiz");
   if (state.linear) await refreshItems();
-  await loadNext();
+  await loadNext(false, true);
 }
 
 function keysHint() {
@@ -337,7 +337,8 @@ function startTimer(expiresAt) {
   tick(); state.timer = setInterval(tick, 1000);
 }
 
-async function loadNext(skip = false) {
+// `resuming`: opening a quiz from the history, where reaching the end is not news.
+async function loadNext(skip = false, resuming = false) {
   $("quiz-error").textContent = "";
   let out;
   try { out = await api("GET", `/v1/quizzes/${state.quiz.id}/next${skip ? "?skip=true" : ""}`); }
@@ -349,7 +350,7 @@ async function loadNext(skip = false) {
     state.frontier = null;
     await refreshItems();
     if (!state.item) await goTo(firstUnanswered() ?? 1);
-    openFinishDialog("You have reached the last question.");
+    if (!resuming) openFinishDialog("You have reached the last question.");
     return;
   }
   if (out.status !== "active") { await finish(); return; }
@@ -579,6 +580,7 @@ $("review-marked").addEventListener("click", () => once(startReview));
 // ---------------------------------------------------------------- finish
 function openFinishDialog(reason) {
   const dlg = $("finish-dialog");
+  if (dlg.open) return;
   const n = state.linear ? (state.numQuestions || state.quiz.num_questions) : state.quiz.num_questions;
   let answered, marked, unreached = 0;
   if (state.linear) {

@@ -90,6 +90,17 @@ def test_filters_and_quota_builder_with_errors_next_to_their_field(api, world, e
         _only_error(page, "#err-length", "greater than or equal to 1")
         page.fill("#num-questions", "3")
 
+        # A topic the tenant no longer has (a page left open while the topics changed, simulated
+        # by editing a chip): the API's 422 names the topics, so it shows under the chips.
+        first_chip = chips.first
+        real_id = first_chip.get_attribute("data-id")
+        first_chip.evaluate("(c) => { c.dataset.id = '999999'; }")
+        first_chip.click()
+        page.click("#start-quiz")
+        _only_error(page, "#err-topics", "topic id 999999 does not exist in your tenant")
+        first_chip.click()
+        first_chip.evaluate("(c, id) => { c.dataset.id = id; }", real_id)
+
         # Nothing answered yet, so nothing was previously incorrect: the filters as a whole.
         page.check("#only-incorrect")
         page.click("#start-quiz")

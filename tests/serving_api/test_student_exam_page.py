@@ -117,6 +117,17 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         page.click("#finish-cancel")
         expect(dialog).to_be_hidden()
 
+        # Leave and come back (a reload, then Resume): the navigator is rebuilt from the API.
+        page.reload()
+        page.click("#history button:has-text('Resume')")
+        expect(page.locator("#navigator")).to_be_visible()
+        expect(_nav(page, 2)).to_have_class(_has("answered", "marked"))
+        expect(_nav(page, 3)).to_have_class(_has("answered", "marked"))
+        expect(_nav(page, 4)).to_have_class(_has("unanswered"))
+        expect(page.locator("#nav-grid .nav-cell.unserved")).to_have_count(0)
+        expect(page.locator("#review-marked")).to_have_text("Review marked (2)")
+        expect(dialog).to_be_hidden()  # reaching the end again is not news
+
         # Back to the skipped item through the navigator, and answer it.
         _nav(page, 4).click()
         _at(page, 4)
