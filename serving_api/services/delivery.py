@@ -234,15 +234,18 @@ class Delivery:
         exam past its time is sealed first (seal on read; the sweep does it for the rest), so
         no read shows an expired exam as active."""
         async with self.rt.pg.connection() as conn:
-            for _attempt in range(self.ATTEMPTS):
-                st = await load_state(conn, quiz_id, principal.tenant_id)
-                if not (admin and st is not None):
-                    st = own_quiz(st, principal, quiz_id)
-                if not st.expired:
-                    return st
-                with contextlib.suppress(StaleState):
-                    await self._seal(conn, st, "expired")
-                self.rt.quiz_states.take(st.id, st.tenant_id, st.user_id)  # drop an old copy
+            return await self._read(conn, principal, quiz_id, admin)
+
+    async def _read(self, conn, principal: Principal, quiz_id: uuid.UUID, admin: bool = False):
+        for _attempt in range(self.ATTEMPTS):
+            st = await load_state(conn, quiz_id, principal.tenant_id)
+            if not (admin and st is not None):
+                st = own_quiz(st, principal, quiz_id)
+            if not st.expired:
+                return st
+            with contextlib.suppress(StaleState):  # changed meanwhile: read it again
+                await self._seal(conn, st, "expired")
+            self.rt.quiz_states.take(st.id, st.tenant_id, st.user_id)  # drop an old copy
         raise ApiError(409, "the quiz is being changed by other requests just now; try again")
 
     async def seal_own_expired(self, principal: Principal) -> None:
@@ -255,22 +258,23 @@ class Delivery:
             await self.read(principal, quiz_id)
 
     async def items(self, principal: Principal, quiz_id: uuid.UUID) -> dict:
-        st = await self.read(principal, quiz_id)
         async with self.rt.pg.connection() as conn:
+            st = await self._read(conn, principal, quiz_id)
             contents = await self.rt.contents.get_many(conn, [i.version_id for i in st.items])
         return navigator(st, contents)
 
     async def item_at(self, principal: Principal, quiz_id: uuid.UUID, position: int) -> dict:
         """The view `next` gives, of any served position (no key while the quiz is active, and
         none afterwards either: the report has it)."""
-        st = await self.read(principal, quiz_id)
-        item = st.item_at(position)
-        if item is None:
-            raise ApiError(
-                404,
-                f"position {position} has not been served in this quiz ({len(st.items)} so far)",
-            )
         async with self.rt.pg.connection() as conn:
+            st = await self._read(conn, principal, quiz_id)
+            item = st.item_at(position)
+            if item is None:
+                raise ApiError(
+                    404,
+                    f"position {position} has not been served in this quiz "
+                    f"({len(st.items)} so far)",
+                )
             content = await self.rt.contents.get(conn, item.version_id)
         return self._next_out(st, st.status, item_view(st, item, content))
 
@@ -595,11 +599,6 @@ class Delivery:
             if cached:
                 raise StaleState
             await self._seal(conn, st, "expired")
-            raise ApiError(
-                409,
-                f"the time for this exam ran out at {st.expires_at:%Y-%m-%d %H:%M} UTC; "
-                f"see the report at /v1/quizzes/{st.id}/report",
-            )
         if st.status == "expired":
             raise ApiError(
                 409,

@@ -8,7 +8,7 @@ does that within seconds), so a read never has to guess from the clock.
 
 Every student-facing query that looks at correctness selects from `SCORED_ANSWERS` (a subquery;
 PostgreSQL flattens it, so the caller's predicates on its columns reach the base tables' indexes).
-The marts apply the same rule (dbt macro on the data-platform side).
+The marts are to count answers by the same rule (issue 13, on the data-platform side).
 """
 
 from __future__ import annotations

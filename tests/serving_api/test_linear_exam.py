@@ -101,8 +101,9 @@ def test_adaptive_and_tutor_quizzes_cannot_skip_or_go_back(client, world, engine
 
 
 def test_expired_exams_are_sealed_by_the_sweep(world, engine, api, client):
-    """No request touches the quiz: the sweep of a second API process seals it, scored as
-    finish scores it, with its quiz_finished event; history then shows it expired."""
+    """No request touches the quizzes: the sweeps of two more API processes seal them, each
+    once, scored as finish scores it, with its quiz_finished event; history then shows them
+    expired."""
     # One difficulty: every item has the same default parameters, so two quizzes with the same
     # answer pattern have the same θ whichever items they drew.
     exam, _ = fresh_exam(engine, world, per_topic=2, difficulties=("medium",))
@@ -116,15 +117,21 @@ def test_expired_exams_are_sealed_by_the_sweep(world, engine, api, client):
     answer(client, s, twin, "B")
     next_item(client, s, twin)
 
-    sweeper = start_server("sweep", {"QBANK_API_SEAL_SWEEP_S": "0.3"})
+    others = []
+    for _ in range(4):  # more expired exams, for the two sweepers to race over
+        o = start(client, s, mode="exam", adaptive=False, exam_code=exam, num_questions=2)["id"]
+        next_item(client, s, o)
+        others.append(o)
+
+    sweepers = [start_server(f"sweep{k}", {"QBANK_API_SEAL_SWEEP_S": "0.2"}) for k in (1, 2)]
     try:
         with engine.begin() as c:
             c.execute(
                 text(
                     "UPDATE quiz_sessions SET expires_at = now() - interval '1 second' "
-                    "WHERE id = :q"
+                    "WHERE id = ANY(:q)"
                 ),
-                {"q": q},
+                {"q": [uuid.UUID(x) for x in (q, *others)]},
             )
         deadline = time.monotonic() + 15
         while True:
@@ -139,8 +146,10 @@ def test_expired_exams_are_sealed_by_the_sweep(world, engine, api, client):
             if row.status != "active" or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
+        time.sleep(1)  # several more sweeps of both processes
     finally:
-        stop_server(sweeper)
+        for sweeper in sweepers:
+            stop_server(sweeper)
     assert row.status == "expired" and row.finished_at is not None
     finished = [p for t, p in events_of(engine, q) if t == "quiz_finished"]
     assert len(finished) == 1 and finished[0]["status"] == "expired"
@@ -151,6 +160,18 @@ def test_expired_exams_are_sealed_by_the_sweep(world, engine, api, client):
     # Scored exactly as finish scores it: the twin (same answers) finished by hand.
     report = client.post(f"/v1/quizzes/{twin}/finish", headers=s.headers).json()
     assert (report["raw_score"], report["theta"]) == (row.raw_score, finished[0]["theta"])
+    for o in others:
+        assert [p["status"] for t, p in events_of(engine, o) if t == "quiz_finished"] == ["expired"]
+    with engine.connect() as c:
+        statuses = (
+            c.execute(
+                text("SELECT status FROM quiz_sessions WHERE id = ANY(:q)"),
+                {"q": [uuid.UUID(x) for x in others]},
+            )
+            .scalars()
+            .all()
+        )
+    assert statuses == ["expired"] * 4
     hist = {h["id"]: h for h in _get(client, s, "/v1/quizzes")}
     assert hist[q]["status"] == "expired" and hist[q]["raw_score"] == 1
 
