@@ -125,6 +125,16 @@ async function progress() {
 $("progress-exam").addEventListener("change", () => progress());
 
 // ---------------------------------------------------------------- quiz
+// A refused quiz call. A 409 can mean the quiz was sealed meanwhile (its time ran out and the
+// server's sweep or another tab finished it): then the report is what there is to show.
+async function quizFailed(e) {
+  $("quiz-error").textContent = e.message;
+  if (e.status !== 409 || !state.quiz) return;
+  try {
+    const q = await api("GET", `/v1/quizzes/${state.quiz.id}`);
+    if (q.status !== "active") await showReport(q.id);
+  } catch (_) { /* the message above stays */ }
+}
 initStartForm((quiz) => resume(quiz));
 
 async function resume(quiz) {
@@ -179,7 +189,7 @@ async function loadNext(skip = false, resuming = false) {
   $("quiz-error").textContent = "";
   let out;
   try { out = await api("GET", `/v1/quizzes/${state.quiz.id}/next${skip ? "?skip=true" : ""}`); }
-  catch (e) { $("quiz-error").textContent = e.message; return; }
+  catch (e) { quizFailed(e); return; }
   $("progress-fill").style.width = `${(100 * out.answered) / out.num_questions}%`;
   state.answeredCount = out.answered;
   if (state.linear && out.status === "complete") {
@@ -252,7 +262,7 @@ async function toggleMark() {
     const entry = state.items.find((i) => i.position === state.item.position);
     if (entry) entry.marked = out.marked;
     if (state.linear) renderNavigator();
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
 }
 $("mark-btn").addEventListener("click", toggleMark);
 
@@ -280,7 +290,7 @@ async function submitAnswer() {
     const meta = el("p", "muted", `Your ability estimate: θ = ${fb.theta.toFixed(2)} ± ${fb.se.toFixed(2)}` +
       (fb.calibrated_b === null || fb.calibrated_b === undefined ? " · item not yet calibrated" : ` · item difficulty b = ${fb.calibrated_b.toFixed(2)}`));
     box.replaceChildren(h, rationale, meta);
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
 }
 // One submit or move at a time: a second Enter while an answer is on its way would otherwise
 // send it twice (the second is refused) or skip the item just served.
@@ -299,7 +309,7 @@ async function refreshItems() {
     const out = await api("GET", `/v1/quizzes/${state.quiz.id}/items`);
     state.items = out.items;
     state.numQuestions = out.num_questions;
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
   renderNavigator();
 }
 
@@ -339,7 +349,7 @@ async function goTo(position) {
   try {
     const out = await api("GET", `/v1/quizzes/${state.quiz.id}/items/${position}`);
     showItem(out.item ?? out, position, out.num_questions);
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
 }
 
 function updateLinearButtons() {
@@ -371,7 +381,7 @@ async function saveLinearAnswer() {
     renderNavigator();
     updateLinearButtons();
     $("next-question").focus();
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
 }
 
 async function linearNext() {

@@ -212,3 +212,27 @@ def test_exam_timer_finishes_the_exam_at_expiry(api, world, engine):
         # Resuming served position 2, left unanswered (wrong); position 3 was never reached.
         expect(page.locator("#r-raw")).to_have_text("1 / 2")
     assert not errors, errors
+
+
+def test_an_exam_finished_elsewhere_shows_its_report(api, world, engine):
+    """Another tab (here: the API directly) finishes the exam; the page's next answer is
+    refused with a 409 and the page shows the report instead of a dead question."""
+    exam, _ = fresh_exam(engine, world, per_topic=1)
+    student = _student(api, engine, world)
+    with chromium_page() as (page, errors):
+        log_in(page, api.url, student.email, world.a.slug)
+        page.select_option("#exam-code", exam)
+        page.check("input[name=mode][value=exam]")
+        page.check("input[name=order][value=linear]")
+        page.fill("#num-questions", "3")
+        page.click("#start-quiz")
+        _at(page, 1)
+        with httpx.Client(base_url=api.url, headers=student.headers, timeout=10) as c:
+            quiz = c.get("/v1/quizzes?limit=1").json()[0]
+            assert c.post(f"/v1/quizzes/{quiz['id']}/finish").status_code == 200
+        page.keyboard.press("2")
+        page.keyboard.press("Enter")
+        expect(page.locator("#view-report")).to_be_visible()
+        expect(page.locator("#r-status")).to_have_text("finished")
+        expect(page.locator("#r-raw")).to_have_text("0 / 1")
+    assert not errors, errors
