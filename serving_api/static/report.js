@@ -19,6 +19,7 @@ export function renderReport(r) {
     const head = el("div", "meta");
     head.append(el("strong", "", `#${it.position}`), el("span", "pill", topicLabel(it.topic)),
       it.is_pretest ? el("span", "badge pre", "pretest · unscored") : el("span", `badge ${it.correct ? "ok" : "bad"}`, it.correct ? "correct" : it.selected ? "incorrect" : "unanswered"));
+    if (it.marked) head.append(el("span", "badge marked", "★ marked"));
     if (it.selected) head.append(el("span", "muted your-answer", `your answer: ${it.selected}`));
     const stem = el("div", "stem"); stem.innerHTML = it.stem_html;
     const lead = el("p", "leadin", it.lead_in);

@@ -155,8 +155,9 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         first = page.locator(".review-item[data-position='1']")
         expect(first.locator(".badge")).to_have_text("correct")
         expect(first.locator(".your-answer")).to_have_text("your answer: B")
-        expect(page.locator(".review-item[data-position='2'] .badge")).to_have_text("correct")
-        expect(page.locator(".review-item[data-position='6'] .badge")).to_have_text("incorrect")
+        second = page.locator(".review-item[data-position='2']")
+        expect(second.locator(".badge")).to_have_text(["correct", "★ marked"])
+        expect(page.locator(".review-item[data-position='6'] .badge")).to_have_text(["incorrect"])
         expect(page.locator("#r-topics")).to_contain_text("Cardiology › ")
     assert not errors, errors
 
