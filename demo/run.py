@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
 Where to look:
   API docs        {base}/docs
   student page    {base}/   (log in as {setup.STAFF["student"][0]} / {setup.DEMO_PASSWORD},
-                  exam code {exam_code})
+                  organisation {setup.TENANT_SLUG}, exam code {exam_code})
   Dagster UI      make ui   → http://127.0.0.1:{settings.dagster_port} (runs above are in it)
 """)
     return result
