@@ -31,7 +31,7 @@ import psycopg
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from qbank.settings import Settings, get_settings, normalise_pg_url
+from qbank.settings import Settings, get_settings
 
 log = logging.getLogger("qbank.outbox_relay")
 
@@ -48,12 +48,6 @@ PURGE_SQL = (
     "DELETE FROM event_outbox WHERE published_at IS NOT NULL "
     "AND published_at < now() - make_interval(hours => %s)"
 )
-
-
-def libpq_url(settings: Settings) -> str:
-    return normalise_pg_url(settings.database_url).replace(
-        "postgresql+psycopg://", "postgresql://", 1
-    )
 
 
 @dataclass
@@ -162,7 +156,7 @@ class OutboxRelay:
         backoff = 0.5
         while not self.stop.is_set():
             try:
-                with psycopg.connect(libpq_url(self.settings)) as conn:
+                with psycopg.connect(self.settings.libpq_url) as conn:
                     conn.autocommit = False
                     if not self._lead(conn, drain):
                         return total

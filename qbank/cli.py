@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
 from sqlalchemy import select
@@ -22,7 +23,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 

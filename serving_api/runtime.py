@@ -9,7 +9,6 @@ import orjson
 import psycopg
 import redis.asyncio as aioredis
 from psycopg.types.json import set_json_dumps, set_json_loads
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from qbank.db import make_async_engine, make_async_sessionmaker
@@ -27,12 +26,6 @@ from serving_api.services.redis_guard import RedisGuard
 
 log = logging.getLogger("qbank.runtime")
 RECONNECT_TIMEOUT_S = 3.0
-
-
-def libpq_conninfo(settings: Settings) -> str:
-    """The settings' SQLAlchemy URL as a libpq URL for psycopg."""
-    url = make_url(settings.sync_database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 def _dumps(obj) -> bytes:
@@ -56,7 +49,7 @@ class Runtime:
     def __init__(self, settings: Settings, options: ApiOptions):
         self.settings = settings
         self.options = options
-        self.conninfo = libpq_conninfo(settings)
+        self.conninfo = settings.libpq_url
         # The hot path (delivery) talks to psycopg directly: one statement, one round trip.
         self.pg = GatedConnectionPool(
             self.conninfo,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from qbank.passwords import hash_password
+from serving_api.server import uvicorn_command
 from tests.serving_api import bank
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,22 +52,7 @@ def start_server(
     log_path = ARTIFACTS / f"api-{name}.log"
     env = {**os.environ, **(env_overrides or {})}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "serving_api.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-        ],  # fmt: skip
+        uvicorn_command(port),
         cwd=ROOT,
         env=env,
         stdout=log_path.open("wb"),
