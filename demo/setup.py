@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 
 import httpx
 import redis
@@ -27,12 +26,6 @@ STAFF = {
 }
 DEMO_PASSWORD = "qbank-demo-2026"
 COHORTS = ("class-2026", "class-2027")
-
-
-@dataclass(frozen=True)
-class DemoTenant:
-    id: uuid.UUID
-    tokens: dict[str, str]
 
 
 def new_exposure_day(redis_url: str, namespace: str, tenant_id: uuid.UUID) -> int:

@@ -21,7 +21,7 @@ transaction) becomes visible in increasing order: the incremental dbt models can
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -273,8 +273,3 @@ class RawLoader:
             "updated_at = now()",
             [(self.consumer_group, t, p, o) for (t, p), o in sorted(next_offsets.items())],
         )
-
-
-def load_messages(loader: RawLoader, messages: Sequence[KafkaMessage]) -> BatchResult:
-    """Validate and load one batch (convenience for callers without a pipeline)."""
-    return loader.load(prepare_batch(messages))

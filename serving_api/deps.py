@@ -28,7 +28,9 @@ async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-async def get_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
+    """The settings the app was built with (named apart from qbank.settings.get_settings, which
+    reads the environment)."""
     return request.app.state.runtime.settings
 
 

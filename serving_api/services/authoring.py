@@ -226,13 +226,6 @@ async def edit_question(
     return q
 
 
-def _find_version(q: Question, version: int) -> QuestionVersion:
-    for v in q.versions:
-        if v.version == version:
-            return v
-    raise not_found(f"version {version} of question {q.id}")
-
-
 async def transition(
     session: AsyncSession,
     principal: Principal,

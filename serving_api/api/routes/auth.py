@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qbank.models import User
 from qbank.passwords import DUMMY_HASH, verify_password
 from qbank.settings import Settings
-from serving_api.deps import ANY_USER, get_runtime, get_session, get_settings
+from serving_api.deps import ANY_USER, app_settings, get_runtime, get_session
 from serving_api.errors import ApiError
 from serving_api.runtime import Runtime
 from serving_api.schemas.auth import LoginIn, MockLoginIn, TokenOut, UserOut
@@ -55,7 +55,7 @@ async def login(
     body: LoginIn,
     request: Request,
     session: AsyncSession = Depends(get_session),
-    settings: Settings = Depends(get_settings),
+    settings: Settings = Depends(app_settings),
     rt: Runtime = Depends(get_runtime),
 ) -> TokenOut:
     """Exchange e-mail and password for a bearer token (the tenant comes with the user).
@@ -83,7 +83,7 @@ async def login(
 async def mock_login(
     body: MockLoginIn,
     session: AsyncSession = Depends(get_session),
-    settings: Settings = Depends(get_settings),
+    settings: Settings = Depends(app_settings),
 ) -> TokenOut:
     """Development only (QBANK_ENV=dev): a token for an existing user without the password.
 

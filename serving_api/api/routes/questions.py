@@ -5,11 +5,9 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.models import Question
 from serving_api.deps import AUTHOR, PUBLISHER, STAFF, get_session
 from serving_api.errors import ApiError
 from serving_api.schemas.questions import (
@@ -271,14 +269,4 @@ async def retire_version(
     """published → retired: the version stops serving in every exam code."""
     return await _act(
         session, principal, question_id, version, "retire", comment=body.comment if body else None
-    )
-
-
-async def question_exists(session: AsyncSession, principal: Principal, question_id: int) -> bool:
-    return bool(
-        await session.scalar(
-            select(Question.id).where(
-                Question.id == question_id, Question.tenant_id == principal.tenant_id
-            )
-        )
     )
