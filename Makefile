@@ -1,6 +1,14 @@
 # QBank — the two commands first: `make demo`, `make test`.
 SHELL := /bin/bash
 PY := .venv/bin/python
+# The API refuses to start without an explicit QBANK_ENV. These targets run on the developer's
+# machine, so `dev` unless the caller chose: on the command line, in the environment or in
+# .env (an exported `dev` here would override a .env's `prod`, so .env is looked at first).
+ifeq ($(origin QBANK_ENV),undefined)
+ifeq ($(shell grep -sqE '^[[:space:]]*QBANK_ENV[[:space:]]*=[[:space:]]*[a-z]' .env && echo set),)
+export QBANK_ENV := dev
+endif
+endif
 
 .PHONY: demo test install up down status migrate lint format api api-stop
 

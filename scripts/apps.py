@@ -131,6 +131,16 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def log_tail(name: str, lines: int = 5) -> str:
+    """Where the log is and its last lines (why it did not start, e.g. QBANK_ENV not set)."""
+    path = RUN / f"{name}.log"
+    try:
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+    except FileNotFoundError:
+        tail = []
+    return f"; see {path}" + "".join(f"\n    {line}" for line in tail)
+
+
 def start(name: str) -> None:
     if pid_of(name):
         log(f"{name} already running (pid {pid_of(name)})")
@@ -148,14 +158,14 @@ def start(name: str) -> None:
         deadline = time.monotonic() + (120 if name == "dagster" else 30)
         while not port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"[apps] {name} did not start; see {RUN / f'{name}.log'}")
+                raise SystemExit(f"[apps] {name} did not start{log_tail(name)}")
             time.sleep(0.2)
         where = "(docs /docs)" if name == "api" else "(Dagster UI)"
         log(f"{name} on http://127.0.0.1:{port}/ {where}, pid {proc.pid}")
     else:
         time.sleep(0.5)
         if proc.poll() is not None:
-            raise SystemExit(f"[apps] {name} exited; see {RUN / f'{name}.log'}")
+            raise SystemExit(f"[apps] {name} exited{log_tail(name)}")
         log(f"{name} started, pid {proc.pid}")
 
 

@@ -3,6 +3,8 @@
 # against the real services, and stop only what this run started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# tests/conftest.py sets it too; said here so nothing the tests start inherits another choice.
+export QBANK_ENV=test
 
 scripts/install.sh
 started=$(mktemp)

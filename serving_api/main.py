@@ -1,4 +1,4 @@
-"""The app factory: `uvicorn --factory serving_api.main:create_app`."""
+"""The app factory: `python -m serving_api` (or `uvicorn --factory serving_api.main:create_app`)."""
 
 from __future__ import annotations
 
@@ -43,8 +43,28 @@ CSP = (
 )
 
 
+class StartupRefused(RuntimeError):
+    """The API will not serve with this configuration; the message says what to set."""
+
+
+MISSING_ENV = (
+    "QBANK_ENV is not set: the API refuses to start without it. Set QBANK_ENV=prod in "
+    "production (with your own APP_SECRET of at least 32 bytes), QBANK_ENV=dev on a developer "
+    "machine (the repository's dev secret is accepted and mock-login answers loopback clients), "
+    "or QBANK_ENV=test for the tests. `make api`, `make ui` and `make demo` set dev."
+)
+
+
+def require_explicit_env(settings: Settings) -> None:
+    """The environment must be chosen, never assumed: a default of `dev` let an API started
+    bare sign tokens with the repository's dev secret and offer mock-login."""
+    if settings.qbank_env is None:
+        raise StartupRefused(MISSING_ENV)
+
+
 def create_app(settings: Settings | None = None, options: ApiOptions | None = None) -> FastAPI:
     settings = settings or get_settings()
+    require_explicit_env(settings)
     options = options or ApiOptions()
     configure_logging(options.log_level)
     runtime = Runtime(settings, options)

@@ -1,17 +1,19 @@
-"""The one command line that runs the API under uvicorn (`make api`, the tests, the benchmarks)."""
+"""The one command line that runs the API (`make api`, the tests, the benchmarks)."""
 
 from __future__ import annotations
 
 import sys
 
 
-def uvicorn_command(port: int, workers: int = 1, python: str = sys.executable) -> list[str]:
-    """uvicorn on loopback with uvloop and httptools, without its access log (our middleware
-    logs each request once, as JSON)."""
+def uvicorn_command(
+    port: int, workers: int = 1, python: str = sys.executable, host: str = "127.0.0.1"
+) -> list[str]:
+    """`python -m serving_api` (uvicorn, after checking QBANK_ENV and the secret once for all
+    workers) with uvloop and httptools, without uvicorn's access log (our middleware logs each
+    request once, as JSON)."""
     return [
-        python, "-m", "uvicorn",
-        "--factory", "serving_api.main:create_app",
-        "--host", "127.0.0.1",
+        python, "-m", "serving_api",
+        "--host", host,
         "--port", str(port),
         "--workers", str(workers),
         "--loop", "uvloop",

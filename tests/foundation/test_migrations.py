@@ -61,3 +61,57 @@ def test_orm_and_migrated_database_agree(engine):
         )
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == []
+
+
+def test_tenant_accounts_migration_keeps_users_and_downgrades_only_when_it_can():
+    """0004_tenant_accounts: existing users survive the index swap; afterwards an e-mail may
+    exist in two tenants (never twice in one); the downgrade refuses while such a pair exists
+    and works once it is gone."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    name = f"qbank_mig4_{RUN_ID}"
+    url = create_database(name)
+    eng = create_engine(url)
+    user = (
+        "INSERT INTO users (id, tenant_id, email, display_name, password_hash, roles) "
+        "VALUES (gen_random_uuid(), :t, :e, 'Ana', 'x', ARRAY['student']) RETURNING id"
+    )
+    try:
+        migrations.upgrade(url, revision="0003")
+        with eng.begin() as c:
+            a, b = (
+                c.execute(
+                    text(
+                        "INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), :s, :s) "
+                        "RETURNING id"
+                    ),
+                    {"s": s},
+                ).scalar_one()
+                for s in ("mig-a", "mig-b")
+            )
+            ana_a = c.execute(text(user), {"t": a, "e": "ana@example.org"}).scalar_one()
+            with pytest.raises(IntegrityError), c.begin_nested():  # the old, global rule
+                c.execute(text(user), {"t": b, "e": "Ana@Example.org"})
+        migrations.upgrade(url, revision="0004_tenant_accounts")
+        with eng.begin() as c:
+            assert c.execute(text("SELECT id FROM users")).scalars().all() == [ana_a]
+            ana_b = c.execute(text(user), {"t": b, "e": "Ana@Example.org"}).scalar_one()
+            with (
+                pytest.raises(IntegrityError, match="uq_users_tenant_email_lower"),
+                c.begin_nested(),
+            ):
+                c.execute(text(user), {"t": a, "e": "ANA@example.org"})
+        with pytest.raises(RuntimeError, match="1 e-mail address"):
+            migrations.downgrade(url, revision="0003")
+        with eng.begin() as c:
+            c.execute(text("DELETE FROM users WHERE id = :u"), {"u": ana_b})
+        migrations.downgrade(url, revision="0003")
+        with eng.connect() as c:
+            indexes = {i["name"] for i in inspect(c).get_indexes("users")}
+            assert c.execute(text("SELECT id FROM users")).scalars().all() == [ana_a]
+        assert {"uq_users_email_lower", "ix_users_tenant_id"} <= indexes
+        assert not indexes & {"uq_users_tenant_email_lower", "ix_users_email_lower"}
+    finally:
+        eng.dispose()
+        drop_database(name)

@@ -45,8 +45,11 @@ class Server:
 
 
 def start_server(
-    name: str, env_overrides: dict[str, str] | None = None, wait: bool = True
+    name: str,
+    env_overrides: dict[str, str] | None = None,
+    wait: bool = True,
 ) -> Server:
+    """The API in its own process, on a free loopback port."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     log_path = ARTIFACTS / f"api-{name}.log"
