@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -11,3 +13,5 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 #: Item and person indices (what ``np.flatnonzero``, ``np.argmax``, ``np.unique`` return).
 IntArray = npt.NDArray[np.intp]
+#: Scored responses, 0/1 as integers (calibration codes them as int8).
+ResponseArray = npt.NDArray[np.integer[Any]]

@@ -9,13 +9,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-import numpy.typing as npt
 from scipy.special import expit
 
-from irt_models._types import FloatArray, IntArray
+from irt_models._types import FloatArray, IntArray, ResponseArray
 from irt_models.model import prob_3pl
 
 
@@ -36,7 +33,7 @@ def infit_outfit(
     person_theta: FloatArray,
     person: IntArray,
     item: IntArray,
-    correct: npt.NDArray[np.integer[Any]],
+    correct: ResponseArray,
     a: FloatArray,
     b: FloatArray,
     c: FloatArray,
