@@ -16,5 +16,8 @@ echo "[test] ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
+echo "[test] mypy (strict on irt_models and qbank, see [tool.mypy] in pyproject.toml)"
+.venv/bin/mypy
+
 echo "[test] pytest"
 .venv/bin/pytest "$@"
