@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from qbank.settings import Settings, get_settings
@@ -124,8 +125,34 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         )
     app.add_middleware(ObservabilityMiddleware)
+    _document_roles(app)
     _document_error_shape(app)
     return app
+
+
+def route_roles(route: APIRoute) -> frozenset[str] | None:
+    """The roles a route declares (`serving_api.deps.require_roles`); None for public routes."""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        roles = getattr(dep.call, "qbank_roles", None)
+        if roles:
+            return roles
+        stack.extend(dep.dependencies)
+    return None
+
+
+def _document_roles(app: FastAPI) -> None:
+    """Each operation says in the OpenAPI document who may call it (`x-qbank-roles`; absent on
+    public routes), so clients and tests can find e.g. every route a student reaches."""
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            roles = route_roles(route)
+            if roles:
+                route.openapi_extra = {
+                    **(route.openapi_extra or {}),
+                    "x-qbank-roles": sorted(roles),
+                }
 
 
 # What the error handlers actually send for a 422 (`serving_api.errors`): FastAPI's default

@@ -23,6 +23,8 @@ from serving_api.services.login_throttle import LoginThrottle
 from serving_api.services.notify import PoolInvalidationListener
 from serving_api.services.quiz_cache import QuizStateCache
 from serving_api.services.redis_guard import RedisGuard
+from serving_api.services.seal_sweep import SealSweep
+from serving_api.services.topic_paths import TopicPaths
 
 log = logging.getLogger("qbank.runtime")
 RECONNECT_TIMEOUT_S = 3.0
@@ -73,7 +75,8 @@ class Runtime:
         self.password_checks = asyncio.Semaphore(options.password_checks)
         self.accounts = AccountCache(self.pg)
         self.pools = ItemPoolCache(self.pg, options.pool_max_age_s)
-        self.contents = ContentCache()
+        self.topic_paths = TopicPaths()
+        self.contents = ContentCache(self.topic_paths)
         self.quiz_states = QuizStateCache(options.quiz_cache_size)
         # One view of Redis's health for everything that can serve without it.
         self.redis_guard = RedisGuard()
@@ -92,15 +95,18 @@ class Runtime:
         from serving_api.services.delivery import Delivery  # needs the runtime it belongs to
 
         self.delivery = Delivery(self)
+        self.seal_sweep = SealSweep(self.delivery, options.seal_sweep_s)
 
     async def open(self) -> None:
         # Not waiting: the process starts even while the database is away (/ready says so).
         await self.pg.open(wait=False)
         self.listener.start()
+        self.seal_sweep.start()
 
     async def close(self) -> None:
         # Each step is bounded: a dependency that hangs must not keep the process from exiting.
         for name, step in (
+            ("seal sweep", self.seal_sweep.stop),
             ("listener", self.listener.stop),
             ("pg pool", lambda: self.pg.close(timeout=3)),
             ("orm engine", self.engine.dispose),

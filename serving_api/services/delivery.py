@@ -10,6 +10,7 @@ next → answer → next of a student costs one statement each.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import numpy as np
@@ -30,6 +31,7 @@ from serving_api.services.quiz_state import (
     now_ms_local,
     scaled_score,
 )
+from serving_api.services.scored import revealable
 
 # Every write starts by updating the session row where `state_version` is still the one the
 # request worked from (serving_api.services.quiz_cache): the rest of the statement reads that
@@ -111,6 +113,20 @@ WITH ses AS (
 SELECT id, state_version FROM ses
 """
 
+# The expired exams to seal, oldest first (serving_api.services.seal_sweep).
+EXPIRED_SQL = """
+SELECT id, tenant_id FROM quiz_sessions
+WHERE status = 'active' AND expires_at <= now()
+ORDER BY expires_at LIMIT %s
+"""
+OWN_EXPIRED_SQL = """
+SELECT id FROM quiz_sessions
+WHERE user_id = %s AND tenant_id = %s AND status = 'active' AND expires_at <= now()
+"""
+# One sweeper at a time across the API processes (key: "qbank seal sweep").
+SWEEP_LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext('qbank seal sweep'))"
+SWEEP_UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext('qbank seal sweep'))"
+
 
 class StaleState(Exception):
     """The state a request worked from is not, or may not be, the stored one: read it again."""
@@ -130,6 +146,36 @@ def item_view(st: QuizState, item: ServedItem, content: VersionContent) -> dict:
     # A linear exam shows the current choice of a revisited item; nothing else leaks the key.
     view["selected"] = item.selected if st.is_linear_exam else None
     return view
+
+
+def navigator(st: QuizState, contents: dict[int, VersionContent]) -> dict:
+    """Every served position of a quiz, for a navigator: what was chosen and marked; whether it
+    was right only where the quiz's answers are revealable (serving_api.services.scored)."""
+    show = revealable(st.mode, st.status)
+    return {
+        "quiz_id": st.id,
+        "status": st.status,
+        "mode": st.mode,
+        "adaptive": st.adaptive,
+        "num_questions": st.num_questions,
+        "served": len(st.items),
+        "answered": st.answered_count,
+        "expires_at": st.expires_at,
+        # Linear exams may go back to any served item; the others answer in order, once.
+        "revisitable": st.is_linear_exam and st.status == "active",
+        "items": [
+            {
+                "position": i.position,
+                "question_id": i.question_id,
+                "topic": contents[i.version_id].topic,
+                "answered": i.answered,
+                "marked": i.marked,
+                "selected": i.selected,
+                "correct": bool(i.is_correct) if show and i.answered else None,
+            }
+            for i in st.items
+        ],
+    }
 
 
 def final_score(st: QuizState) -> tuple[int, int, float, float]:
@@ -182,14 +228,101 @@ class Delivery:
                 return out
         raise ApiError(409, "the quiz is being changed by other requests just now; try again")
 
-    # ------------------------------------------------------------------ next
-    async def next_item(self, principal: Principal, quiz_id: uuid.UUID) -> dict:
-        return await self._run(principal, quiz_id, self._next_step)
+    # ------------------------------------------------------------------ reads
+    async def read(self, principal: Principal, quiz_id: uuid.UUID, *, admin: bool = False):
+        """The quiz as stored, for the caller (or, with `admin`, any quiz of their tenant). An
+        exam past its time is sealed first (seal on read; the sweep does it for the rest), so
+        no read shows an expired exam as active."""
+        async with self.rt.pg.connection() as conn:
+            return await self._read(conn, principal, quiz_id, admin)
 
-    async def _next_step(self, conn, st: QuizState, cached: bool) -> dict:
+    async def _read(self, conn, principal: Principal, quiz_id: uuid.UUID, admin: bool = False):
+        for _attempt in range(self.ATTEMPTS):
+            st = await load_state(conn, quiz_id, principal.tenant_id)
+            if not (admin and st is not None):
+                st = own_quiz(st, principal, quiz_id)
+            if not st.expired:
+                return st
+            with contextlib.suppress(StaleState):  # changed meanwhile: read it again
+                await self._seal(conn, st, "expired")
+            self.rt.quiz_states.take(st.id, st.tenant_id, st.user_id)  # drop an old copy
+        raise ApiError(409, "the quiz is being changed by other requests just now; try again")
+
+    async def seal_own_expired(self, principal: Principal) -> None:
+        """Seal-on-read for a list of the caller's quizzes (history)."""
+        async with self.rt.pg.connection() as conn:
+            rows = await (
+                await conn.execute(OWN_EXPIRED_SQL, (principal.user_id, principal.tenant_id))
+            ).fetchall()
+        for (quiz_id,) in rows:
+            await self.read(principal, quiz_id)
+
+    async def items(self, principal: Principal, quiz_id: uuid.UUID) -> dict:
+        async with self.rt.pg.connection() as conn:
+            st = await self._read(conn, principal, quiz_id)
+            contents = await self.rt.contents.get_many(conn, [i.version_id for i in st.items])
+        return navigator(st, contents)
+
+    async def item_at(self, principal: Principal, quiz_id: uuid.UUID, position: int) -> dict:
+        """The view `next` gives, of any served position (no key while the quiz is active, and
+        none afterwards either: the report has it)."""
+        async with self.rt.pg.connection() as conn:
+            st = await self._read(conn, principal, quiz_id)
+            item = st.item_at(position)
+            if item is None:
+                raise ApiError(
+                    404,
+                    f"position {position} has not been served in this quiz "
+                    f"({len(st.items)} so far)",
+                )
+            content = await self.rt.contents.get(conn, item.version_id)
+        return self._next_out(st, st.status, item_view(st, item, content))
+
+    async def seal_expired(self, limit: int = 200) -> int:
+        """Seals exams whose time ran out (any tenant), exactly as `finish` would, each with
+        its quiz_finished event in the same statement. Several processes may run it: an
+        advisory lock keeps one sweeping, and the state-version guard makes a quiz sealed
+        twice impossible anyway. Returns the number sealed."""
+        sealed = 0
+        async with self.rt.pg.connection() as conn:
+            locked = (await (await conn.execute(SWEEP_LOCK_SQL)).fetchone())[0]
+            if not locked:
+                return 0
+            try:
+                rows = await (await conn.execute(EXPIRED_SQL, (limit,))).fetchall()
+                for quiz_id, tenant_id in rows:
+                    st = await load_state(conn, quiz_id, tenant_id)
+                    if st is None or not st.expired:
+                        continue  # finished meanwhile
+                    try:
+                        await self._seal(conn, st, "expired")
+                    except StaleState:
+                        continue  # answered just now: the next sweep scores what is stored
+                    self.rt.quiz_states.take(st.id, st.tenant_id, st.user_id)
+                    sealed += 1
+            finally:
+                await conn.execute(SWEEP_UNLOCK_SQL)
+        return sealed
+
+    # ------------------------------------------------------------------ next
+    async def next_item(self, principal: Principal, quiz_id: uuid.UUID, skip: bool = False) -> dict:
+        async def step(conn, st: QuizState, cached: bool) -> dict:
+            return await self._next_step(conn, st, cached, skip)
+
+        return await self._run(principal, quiz_id, step)
+
+    async def _next_step(self, conn, st: QuizState, cached: bool, skip: bool = False) -> dict:
         await self._require_active(conn, st, cached)
         cur = st.current
-        if cur is not None and not (st.is_linear_exam and cur.marked):
+        if cur is not None and skip and not st.is_linear_exam:
+            raise ApiError(
+                409,
+                "only a linear exam can leave an item unanswered and go on; answer position "
+                f"{cur.position} first",
+            )
+        # A linear exam moves on from an unanswered item when asked (skip) or when it is marked;
+        # it stays answerable by position until the exam is finished.
+        if cur is not None and not (st.is_linear_exam and (cur.marked or skip)):
             if cached:  # answering with what is stored, not with a copy
                 raise StaleState
             content = await self.rt.contents.get(conn, cur.version_id)
@@ -389,7 +522,9 @@ class Delivery:
         item = st.item_at(position)
         if item is None:
             raise ApiError(409, f"position {position} has not been served in this quiz")
-        revisit = st.is_linear_exam and item.marked
+        # A linear exam, like a paper one, can be answered in any order and changed until it
+        # is finished; elsewhere the next item depends on the answers, which are final.
+        revisit = st.is_linear_exam
         if item.answered and not revisit:
             raise ApiError(
                 409,
@@ -400,7 +535,7 @@ class Delivery:
             raise ApiError(
                 409,
                 f"only the item being served ({'position ' + str(cur.position) if cur else 'none now'}) can be "
-                "answered; in a linear exam, mark an item to come back to it",
+                "answered: answers are given in order here (only a linear exam goes back)",
             )
         return item
 
@@ -440,7 +575,7 @@ class Delivery:
                 "quiz_id": st.id,
                 "position": position,
                 "marked": marked,
-                "revisitable": bool(marked and st.is_linear_exam),
+                "revisitable": st.is_linear_exam,
             }
 
         return await self._run(principal, quiz_id, step)
@@ -464,6 +599,7 @@ class Delivery:
             if cached:
                 raise StaleState
             await self._seal(conn, st, "expired")
+        if st.status == "expired":
             raise ApiError(
                 409,
                 f"the time for this exam ran out at {st.expires_at:%Y-%m-%d %H:%M} UTC; "
