@@ -268,6 +268,10 @@ class Delivery:
             position=position,
             topic_id=int(pool.topic_ids[idx]),
             is_pretest=is_pretest,
+            parameter_set_id=set_id,
+            a_used=a,
+            b_used=b,
+            c_used=c,
         )
         params = {
             "quiz": st.id,

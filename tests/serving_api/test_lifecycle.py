@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from qbank.cli import app as qbank_cli
 from tests.serving_api import bank
-from tests.serving_api.helpers import answer, fresh_exam, next_item, start
+from tests.serving_api.helpers import answer, events_of, fresh_exam, next_item, start
 
 runner = CliRunner()
 
@@ -137,6 +137,23 @@ def test_minor_edit_carries_the_calibrated_parameters_substantive_does_not(clien
     assert served[subst_q].a == 1.0 and served[subst_q].c == 0.25
     got = client.get(f"/v1/quizzes/{quiz['id']}", headers=s.headers).json()
     assert got["calibrated_short"] == 1 and got["notices"] == quiz["notices"]
+
+    # Lineage in the event (question_served, schema_version 2), as the quiz rows keep it.
+    lineage = {
+        p["question_id"]: (
+            p["schema_version"],
+            p["parameter_set_id"],
+            p["a_used"],
+            p["b_used"],
+            p["c_used"],
+        )
+        for t, p in events_of(engine, quiz["id"])
+        if t == "question_served"
+    }
+    assert lineage == {
+        minor_q: (2, set_id, 1.7, 0.8, 0.2),
+        subst_q: (2, None, 1.0, 0.0, 0.25),  # 'medium': b = 0
+    }
 
 
 def test_quiz_starts_and_runs_when_calibrated_items_run_short(client, world, engine):
