@@ -17,6 +17,7 @@ from serving_api.config import ApiOptions
 from serving_api.db_pool import GatedConnectionPool
 from serving_api.security import AccountCache, TokenVerifier
 from serving_api.services.content import ContentCache
+from serving_api.services.delivery import Delivery
 from serving_api.services.exposure import ExposureCounter
 from serving_api.services.item_pool import ItemPoolCache
 from serving_api.services.login_throttle import LoginThrottle
@@ -92,9 +93,14 @@ class Runtime:
             lockout_s=options.login_lockout_s,
         )
         self.listener = PoolInvalidationListener(self.conninfo, self.pools)
-        from serving_api.services.delivery import Delivery  # needs the runtime it belongs to
-
-        self.delivery = Delivery(self)
+        self.delivery = Delivery(
+            self.pg,
+            self.quiz_states,
+            self.contents,
+            self.pools,
+            self.exposure,
+            randomesque_k=options.randomesque_k,
+        )
         self.seal_sweep = SealSweep(self.delivery, options.seal_sweep_s)
 
     async def open(self) -> None:
