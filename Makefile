@@ -64,11 +64,13 @@ status:
 migrate:
 	$(PY) -m qbank.cli db upgrade
 
-lint:
+lint: ## ruff, mypy (strict on irt_models and qbank), sqlfluff (dbt_qbank)
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+	cd dbt_qbank && ../.venv/bin/sqlfluff lint --processes 2 models tests macros
 
 format:
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+	cd dbt_qbank && ../.venv/bin/sqlfluff fix --processes 2 models tests
 
 # --- BI (looker/, metabase/) ---
 .PHONY: bi-check metabase
