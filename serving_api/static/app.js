@@ -119,6 +119,8 @@ $("start-form").addEventListener("submit", async (ev) => {
 async function resume(quiz) {
   state.quiz = quiz;
   $("quiz-title").textContent = `${quiz.exam_code} · ${quiz.mode === "tutor" ? "Tutor" : "Exam"}${quiz.adaptive ? " · adaptive" : ""}`;
+  // What the start said about scoring (e.g. too few calibrated questions for the filters).
+  $("quiz-notices").textContent = (quiz.notices || []).join(" ");
   clearInterval(state.timer);
   $("timer").hidden = !quiz.expires_at;
   if (quiz.expires_at) {
