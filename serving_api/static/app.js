@@ -1,64 +1,24 @@
-// QBank student page: plain JS over the REST API. Markdown arrives as server-sanitized HTML
-// (fields ending in _html); everything else (names, topic paths, lead-ins, messages) is set with
-// textContent, and the progress chart is built node by node with createElementNS.
+// QBank student page: plain JS modules over the REST API, no build step. Markdown arrives as
+// server-sanitized HTML (fields ending in _html); everything else (names, topic paths, lead-ins,
+// messages) is set with textContent, and the progress chart is built node by node.
+// This module: login, dashboard, taking a quiz (and a linear exam's navigator), finishing.
+import { api, session } from "./api.js";
+import { $, el } from "./dom.js";
 import { drawProgress } from "./progress_chart.js";
+import { renderReport } from "./report.js";
+import { initStartForm, showTopics, updateAdaptiveNote } from "./start_form.js";
+import { setTopics, topicLabel } from "./topics.js";
 
-const $ = (id) => document.getElementById(id);
 const TENANT_KEY = "qbank.tenant";
 const state = {
-  token: null, user: null, quiz: null, item: null, selected: null, answered: false, timer: null,
-  topics: new Map(), // id → {id, name, parent_id, path_name}
+  user: null, quiz: null, item: null, selected: null, answered: false, timer: null,
   // linear exams only:
   linear: false, items: [], numQuestions: 0, frontier: null, review: false, saved: null,
 };
 
-class ApiFailure extends Error {
-  constructor(status, data) {
-    super(typeof data.detail === "string" ? data.detail : `request failed (${status})`);
-    this.status = status; this.data = data;
-  }
-}
-
-async function api(method, path, body) {
-  const headers = { "Content-Type": "application/json" };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  const data = await res.json().catch(() => ({}));
-  if (res.status === 401 && state.token) { logout(); }
-  if (!res.ok) throw new ApiFailure(res.status, data);
-  return data;
-}
-
 function show(view) {
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== `view-${view}`;
   $("user-box").hidden = !state.user;
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
-
-// ---------------------------------------------------------------- topics with their path
-// The page keeps the tenant's topic tree (GET /v1/topics) so every place that names a topic can
-// show its path: "Pharmacology" exists under several parents.
-function pathOf(id) {
-  const t = state.topics.get(Number(id));
-  if (!t) return null;
-  if (t.path_name) return t.path_name;
-  const names = [];
-  for (let cur = t, guard = 0; cur && guard < 32; cur = state.topics.get(cur.parent_id), guard++) names.unshift(cur.name);
-  return names.join(" › ");
-}
-
-// An API object that names a topic: {topic_id, topic_name, topic_path} or {id, name, path}.
-function topicLabel(obj) {
-  if (!obj) return "";
-  const given = obj.topic_path ?? obj.path_name ?? obj.path;
-  if (typeof given === "string" && given.includes("›")) return given;
-  return pathOf(obj.topic_id ?? obj.id) ?? obj.topic_name ?? obj.name ?? "";
 }
 
 // ---------------------------------------------------------------- login
@@ -72,22 +32,23 @@ $("login-form").addEventListener("submit", async (ev) => {
   if (tenant) body.tenant = tenant;
   try {
     const out = await api("POST", "/v1/auth/login", body);
-    state.token = out.access_token;
+    session.token = out.access_token;
     state.user = { ...out.user, tenant_slug: out.tenant_slug ?? out.user.tenant_slug ?? (tenant || null) };
     if (state.user.tenant_slug) localStorage.setItem(TENANT_KEY, state.user.tenant_slug);
     else localStorage.removeItem(TENANT_KEY);
-    sessionStorage.setItem("qbank", JSON.stringify({ token: state.token, user: state.user }));
+    sessionStorage.setItem("qbank", JSON.stringify({ token: session.token, user: state.user }));
     await home();
   } catch (e) { $("login-error").textContent = e.message; }
 });
 
 function logout() {
-  state.token = null; state.user = null; sessionStorage.removeItem("qbank");
+  session.token = null; state.user = null; sessionStorage.removeItem("qbank");
   clearInterval(state.timer);
   $("login-tenant").value = localStorage.getItem(TENANT_KEY) || "";
   show("login");
 }
 $("logout").addEventListener("click", logout);
+session.onUnauthorized = logout;
 
 // ---------------------------------------------------------------- dashboard
 async function home() {
@@ -99,7 +60,7 @@ async function home() {
     $("start-error").textContent = "This page is for students; authors and publishers use the API (/docs).";
   }
   const [codes, topics] = await Promise.all([api("GET", "/v1/exam-codes"), api("GET", "/v1/topics")]);
-  state.topics = new Map(topics.map((t) => [t.id, t]));
+  setTopics(topics);
   const option = (value, text) => { const o = el("option", "", text); o.value = value; return o; };
   const current = $("exam-code").value;
   $("exam-code").replaceChildren(...codes.map((c) => option(c.exam_code, `${c.exam_code} (${c.live_questions} questions)`)));
@@ -107,17 +68,7 @@ async function home() {
   const progressExam = $("progress-exam").value;
   $("progress-exam").replaceChildren(option("", "All exams"), ...codes.map((c) => option(c.exam_code, c.exam_code)));
   if (codes.some((c) => c.exam_code === progressExam)) $("progress-exam").value = progressExam;
-  const sorted = [...state.topics.values()].map((t) => ({ id: t.id, label: pathOf(t.id) }))
-    .sort((a, b) => a.label.localeCompare(b.label));
-  state.topicChoices = sorted;
-  const pressed = new Set([...document.querySelectorAll(".chip[aria-pressed=true]")].map((b) => b.dataset.id));
-  $("topic-chips").replaceChildren(...sorted.map((t) => {
-    const b = el("button", "chip", t.label);
-    b.type = "button"; b.dataset.id = t.id; b.setAttribute("aria-pressed", pressed.has(String(t.id)) ? "true" : "false");
-    b.addEventListener("click", () => b.setAttribute("aria-pressed", b.getAttribute("aria-pressed") === "true" ? "false" : "true"));
-    return b;
-  }));
-  for (const sel of document.querySelectorAll(".quota-topic")) fillTopicSelect(sel, sel.value);
+  showTopics();
   updateAdaptiveNote();
   if (u.roles.includes("student")) { await Promise.all([history(), performance(), progress()]); }
 }
@@ -153,9 +104,11 @@ async function performance() {
   box.replaceChildren(...rows.map((r) => {
     const wrap = el("div", "perf");
     const head = el("div", "perf-row");
-    head.append(el("span", "topic-path", r.label), el("span", "muted", `${Math.round(r.accuracy * 100)}% · percentile ${Math.round(r.percentile)} of ${r.cohort_size} in your cohort`));
+    head.append(el("span", "topic-path", r.label), el("strong", "perf-acc", `${Math.round(r.accuracy * 100)}%`));
     const bar = el("div", "bar"); const fill = el("div"); fill.style.width = `${Math.round(r.accuracy * 100)}%`; bar.append(fill);
-    wrap.append(head, bar);
+    const students = `${r.cohort_size} student${r.cohort_size === 1 ? "" : "s"}`;
+    const sub = el("div", "perf-sub muted", `${r.correct} of ${r.answered} correct · percentile ${Math.round(r.percentile)} among ${students} in your cohort`);
+    wrap.append(head, bar, sub);
     return wrap;
   }));
 }
@@ -171,111 +124,19 @@ async function progress() {
 }
 $("progress-exam").addEventListener("change", () => progress());
 
-// ---------------------------------------------------------------- start form
-function updateAdaptiveNote() {
-  const exam = document.querySelector("input[name=mode]:checked").value === "exam";
-  const adaptive = document.querySelector("input[name=order]:checked").value === "adaptive";
-  $("adaptive-exam-note").hidden = !(exam && adaptive);
-}
-for (const r of document.querySelectorAll("input[name=mode], input[name=order]")) r.addEventListener("change", updateAdaptiveNote);
-
-function fillTopicSelect(sel, value) {
-  const blank = el("option", "", "choose a topic…"); blank.value = "";
-  sel.replaceChildren(blank, ...(state.topicChoices || []).map((t) => { const o = el("option", "", t.label); o.value = t.id; return o; }));
-  sel.value = value && state.topics.has(Number(value)) ? String(value) : "";
-}
-
-function addQuotaRow(topicId = "", count = 1) {
-  const row = el("div", "quota-row");
-  const sel = el("select", "quota-topic"); sel.setAttribute("aria-label", "quota topic");
-  fillTopicSelect(sel, topicId);
-  const n = el("input", "quota-count"); n.type = "number"; n.min = "1"; n.max = "120"; n.value = String(count);
-  n.setAttribute("aria-label", "number of questions");
-  const rm = el("button", "ghost small quota-remove", "Remove"); rm.type = "button";
-  rm.addEventListener("click", () => row.remove());
-  row.append(sel, n, rm);
-  $("quota-rows").append(row);
-  return row;
-}
-$("quota-add").addEventListener("click", () => addQuotaRow().querySelector("select").focus());
-
-const FIELD_ERRORS = { exam: "err-exam", length: "err-length", topics: "err-topics", difficulty: "err-difficulty", seen: "err-seen", quota: "err-quota" };
-
-function clearStartErrors() {
-  $("start-error").textContent = "";
-  for (const id of Object.values(FIELD_ERRORS)) $(id).textContent = "";
-  for (const e of document.querySelectorAll("#start-form .invalid")) e.classList.remove("invalid");
-}
-
-// Which start-form field an API message concerns. Pydantic's 422s name a field (`errors[].field`,
-// from `loc`); a model-level check ("body") and the API's own 422s only have a message, so the
-// message decides: one that names the quota belongs to the quota builder, and so on.
-function fieldOf(field, message) {
-  const head = (field || "").split(".")[0];
-  const byField = { quota: "quota", topics: "topics", difficulty: "difficulty", num_questions: "length",
-    exam_code: "exam", only_unseen: "seen", only_previously_incorrect: "seen" };
-  if (byField[head]) return byField[head];
-  const m = message.toLowerCase();
-  if (m.includes("quota")) return "quota";
-  if (m.includes("only_unseen") || m.includes("only_previously_incorrect")) return "seen";
-  if (/\btopics?\b/.test(m)) return "topics";
-  if (m.includes("difficulty")) return "difficulty";
-  if (m.includes("num_questions")) return "length";
-  if (m.includes("exam code")) return "exam";
-  return null;
-}
-
-function showStartError(field, message) {
-  const text = message.replace(/^Value error, /, "");
-  const id = FIELD_ERRORS[field];
-  if (!id) { $("start-error").textContent = text; return; }
-  const box = $(id);
-  box.textContent = box.textContent ? `${box.textContent} ${text}` : text;
-  (field === "quota" ? $("quota") : box.previousElementSibling)?.classList.add("invalid");
-}
-
-function startBody() {
-  const quota = {};
-  const rows = [...document.querySelectorAll(".quota-row")];
-  const problems = [];
-  for (const row of rows) {
-    const tid = row.querySelector(".quota-topic").value;
-    const count = Number(row.querySelector(".quota-count").value);
-    if (!tid) { problems.push("choose a topic in every quota row (or remove the row)"); continue; }
-    if (quota[tid] !== undefined) { problems.push(`${pathOf(tid)} is in two quota rows: give it one count`); continue; }
-    quota[tid] = Number.isInteger(count) ? count : row.querySelector(".quota-count").value;
-  }
-  const seen = document.querySelector("input[name=seen]:checked").value;
-  const body = {
-    exam_code: $("exam-code").value,
-    mode: document.querySelector("input[name=mode]:checked").value,
-    adaptive: document.querySelector("input[name=order]:checked").value === "adaptive",
-    num_questions: Number($("num-questions").value),
-    topics: [...document.querySelectorAll(".chip[aria-pressed=true]")].map((b) => Number(b.dataset.id)),
-    difficulty: [...document.querySelectorAll("input[name=difficulty]:checked")].map((c) => c.value),
-    only_unseen: seen === "only_unseen",
-    only_previously_incorrect: seen === "only_previously_incorrect",
-  };
-  if (Object.keys(quota).length) body.quota = quota;
-  return { body, problems };
-}
-
-$("start-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  clearStartErrors();
-  const { body, problems } = startBody();
-  if (problems.length) { for (const p of problems) showStartError("quota", p); return; }
-  try {
-    await resume(await api("POST", "/v1/quizzes", body));
-  } catch (e) {
-    const errors = e instanceof ApiFailure && e.status === 422 && Array.isArray(e.data.errors) ? e.data.errors : null;
-    if (errors) { for (const x of errors) showStartError(fieldOf(x.field, x.message), x.message); }
-    else if (e instanceof ApiFailure && e.status === 422) showStartError(fieldOf(null, e.message), e.message);
-    else $("start-error").textContent = e.message;
-  }
-});
-
 // ---------------------------------------------------------------- quiz
+// A refused quiz call. A 409 can mean the quiz was sealed meanwhile (its time ran out and the
+// server's sweep or another tab finished it): then the report is what there is to show.
+async function quizFailed(e) {
+  $("quiz-error").textContent = e.message;
+  if (e.status !== 409 || !state.quiz) return;
+  try {
+    const q = await api("GET", `/v1/quizzes/${state.quiz.id}`);
+    if (q.status !== "active") await showReport(q.id);
+  } catch (_) { /* the message above stays */ }
+}
+initStartForm((quiz) => resume(quiz));
+
 async function resume(quiz) {
   state.quiz = quiz;
   state.linear = quiz.mode === "exam" && !quiz.adaptive;
@@ -290,7 +151,7 @@ async function resume(quiz) {
   startTimer(quiz.expires_at);
   show("quiz");
   if (state.linear) await refreshItems();
-  await loadNext();
+  await loadNext(false, true);
 }
 
 function keysHint() {
@@ -325,11 +186,12 @@ function startTimer(expiresAt) {
   tick(); state.timer = setInterval(tick, 1000);
 }
 
-async function loadNext(skip = false) {
+// `resuming`: opening a quiz from the history, where reaching the end is not news.
+async function loadNext(skip = false, resuming = false) {
   $("quiz-error").textContent = "";
   let out;
   try { out = await api("GET", `/v1/quizzes/${state.quiz.id}/next${skip ? "?skip=true" : ""}`); }
-  catch (e) { $("quiz-error").textContent = e.message; return; }
+  catch (e) { quizFailed(e); return; }
   $("progress-fill").style.width = `${(100 * out.answered) / out.num_questions}%`;
   state.answeredCount = out.answered;
   if (state.linear && out.status === "complete") {
@@ -337,7 +199,7 @@ async function loadNext(skip = false) {
     state.frontier = null;
     await refreshItems();
     if (!state.item) await goTo(firstUnanswered() ?? 1);
-    openFinishDialog("You have reached the last question.");
+    if (!resuming) openFinishDialog("You have reached the last question.");
     return;
   }
   if (out.status !== "active") { await finish(); return; }
@@ -402,7 +264,7 @@ async function toggleMark() {
     const entry = state.items.find((i) => i.position === state.item.position);
     if (entry) entry.marked = out.marked;
     if (state.linear) renderNavigator();
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
 }
 $("mark-btn").addEventListener("click", toggleMark);
 
@@ -430,7 +292,7 @@ async function submitAnswer() {
     const meta = el("p", "muted", `Your ability estimate: θ = ${fb.theta.toFixed(2)} ± ${fb.se.toFixed(2)}` +
       (fb.calibrated_b === null || fb.calibrated_b === undefined ? " · item not yet calibrated" : ` · item difficulty b = ${fb.calibrated_b.toFixed(2)}`));
     box.replaceChildren(h, rationale, meta);
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
 }
 // One submit or move at a time: a second Enter while an answer is on its way would otherwise
 // send it twice (the second is refused) or skip the item just served.
@@ -449,7 +311,7 @@ async function refreshItems() {
     const out = await api("GET", `/v1/quizzes/${state.quiz.id}/items`);
     state.items = out.items;
     state.numQuestions = out.num_questions;
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
   renderNavigator();
 }
 
@@ -489,7 +351,7 @@ async function goTo(position) {
   try {
     const out = await api("GET", `/v1/quizzes/${state.quiz.id}/items/${position}`);
     showItem(out.item ?? out, position, out.num_questions);
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
 }
 
 function updateLinearButtons() {
@@ -521,7 +383,7 @@ async function saveLinearAnswer() {
     renderNavigator();
     updateLinearButtons();
     $("next-question").focus();
-  } catch (e) { $("quiz-error").textContent = e.message; }
+  } catch (e) { quizFailed(e); }
 }
 
 async function linearNext() {
@@ -567,6 +429,7 @@ $("review-marked").addEventListener("click", () => once(startReview));
 // ---------------------------------------------------------------- finish
 function openFinishDialog(reason) {
   const dlg = $("finish-dialog");
+  if (dlg.open) return;
   const n = state.linear ? (state.numQuestions || state.quiz.num_questions) : state.quiz.num_questions;
   let answered, marked, unreached = 0;
   if (state.linear) {
@@ -578,7 +441,9 @@ function openFinishDialog(reason) {
     marked = 0;
   }
   const unanswered = n - answered;
-  $("finish-title").textContent = state.quiz.mode === "exam" ? "Finish this exam?" : "Finish this quiz?";
+  const what = state.quiz.mode === "exam" ? "exam" : "quiz";
+  $("finish-title").textContent = `Finish this ${what}?`;
+  $("finish-confirm").textContent = `Finish ${what}`;
   const counts = $("finish-counts");
   if (state.linear) {
     counts.replaceChildren(
@@ -607,7 +472,7 @@ async function finish() {
   clearInterval(state.timer);
   try {
     const report = await api("POST", `/v1/quizzes/${state.quiz.id}/finish`);
-    renderReport(report);
+    openReport(report);
   } catch (e) { $("quiz-error").textContent = e.message; }
 }
 $("finish-quiz").addEventListener("click", async () => {
@@ -635,48 +500,26 @@ document.addEventListener("keydown", (ev) => {
 });
 
 // ---------------------------------------------------------------- report
-async function showReport(id) { renderReport(await api("GET", `/v1/quizzes/${id}/report`)); }
+async function showReport(id) { openReport(await api("GET", `/v1/quizzes/${id}/report`)); }
 
-function renderReport(r) {
+function openReport(r) {
   clearInterval(state.timer);
   show("report");
-  $("r-scaled").textContent = r.scaled_score ?? "—";
-  $("r-raw").textContent = `${r.raw_score} / ${r.num_scored}`;
-  $("r-theta").textContent = `${r.theta.toFixed(2)} ± ${r.se.toFixed(2)}`;
-  $("r-status").textContent = r.status.replace("_", " ");
-  $("r-topics").replaceChildren(...r.per_topic.map((t) => {
-    const wrap = el("div"); const head = el("div", "perf-row");
-    head.append(el("span", "topic-path", topicLabel(t)), el("span", "muted", `${t.correct}/${t.served}`));
-    const bar = el("div", "bar"); const fill = el("div"); fill.style.width = `${Math.round(100 * (t.accuracy || 0))}%`; bar.append(fill);
-    wrap.append(head, bar); return wrap;
-  }));
-  $("r-review").replaceChildren(...r.review.map((it) => {
-    const box = el("div", "review-item"); box.dataset.position = it.position;
-    const head = el("div", "meta");
-    head.append(el("strong", "", `#${it.position}`), el("span", "pill", topicLabel(it.topic)),
-      it.is_pretest ? el("span", "badge pre", "pretest · unscored") : el("span", `badge ${it.correct ? "ok" : "bad"}`, it.correct ? "correct" : it.selected ? "incorrect" : "unanswered"));
-    if (it.selected) head.append(el("span", "muted your-answer", `your answer: ${it.selected}`));
-    const stem = el("div", "stem"); stem.innerHTML = it.stem_html;
-    const lead = el("p", "leadin", it.lead_in);
-    const opts = el("ol", "options");
-    for (const o of it.options) {
-      const li = el("li"); const b = el("div", "option");
-      if (o.label === it.correct_label) b.classList.add("correct"); else if (o.label === it.selected) b.classList.add("wrong");
-      const text = el("span", "text"); text.innerHTML = o.text_html;
-      b.append(el("span", "letter", o.label), text); li.append(b); opts.append(li);
-    }
-    const rat = el("div", "feedback neutral"); rat.innerHTML = it.rationale_html;
-    box.append(head, stem, lead, opts, rat);
-    return box;
-  }));
+  renderReport(r);
 }
+
 $("back-home").addEventListener("click", () => home().catch((e) => { $("start-error").textContent = e.message; }));
 
 // ---------------------------------------------------------------- start
 (function init() {
   const saved = sessionStorage.getItem("qbank");
   if (saved) {
-    try { Object.assign(state, JSON.parse(saved)); home().catch(logout); return; } catch (_) { /* fall through */ }
+    try {
+      const { token, user } = JSON.parse(saved);
+      session.token = token; state.user = user;
+      home().catch(logout);
+      return;
+    } catch (_) { /* fall through */ }
   }
   show("login");
 })();

@@ -79,6 +79,9 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         page.click("#next-question")
         _at(page, 5)
         expect(_nav(page, 4)).to_have_class(_has("unanswered"))
+        # Every state at once: answered, marked, unanswered, current, not yet reached.
+        page.locator("#navigator").screenshot(path=str(screenshot_path("exam-navigator.png")))
+        page.screenshot(path=str(screenshot_path("exam-page.png")), full_page=True)
         # 5: B; 6: C (wrong, stays).
         page.keyboard.press("2")
         page.keyboard.press("Enter")
@@ -95,6 +98,7 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         expect(dialog).to_be_visible()
         expect(page.locator("#finish-counts .count-unanswered")).to_have_text("2 unanswered")
         expect(page.locator("#finish-counts .count-marked")).to_have_text("2 marked for review")
+        page.screenshot(path=str(screenshot_path("exam-finish-dialog.png")))
         page.click("#finish-review")  # the review-marked pass: 2, then 3
         expect(dialog).to_be_hidden()
         _at(page, 2)
@@ -112,8 +116,17 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         expect(page.locator("#finish-counts .count-unanswered")).to_have_text("1 unanswered")
         page.click("#finish-cancel")
         expect(dialog).to_be_hidden()
-        page.locator("#navigator").screenshot(path=str(screenshot_path("exam-navigator.png")))
-        page.screenshot(path=str(screenshot_path("exam-page.png")), full_page=True)
+
+        # Leave and come back (a reload, then Resume): the navigator is rebuilt from the API.
+        page.reload()
+        page.click("#history button:has-text('Resume')")
+        expect(page.locator("#navigator")).to_be_visible()
+        expect(_nav(page, 2)).to_have_class(_has("answered", "marked"))
+        expect(_nav(page, 3)).to_have_class(_has("answered", "marked"))
+        expect(_nav(page, 4)).to_have_class(_has("unanswered"))
+        expect(page.locator("#nav-grid .nav-cell.unserved")).to_have_count(0)
+        expect(page.locator("#review-marked")).to_have_text("Review marked (2)")
+        expect(dialog).to_be_hidden()  # reaching the end again is not news
 
         # Back to the skipped item through the navigator, and answer it.
         _nav(page, 4).click()
@@ -134,7 +147,6 @@ def test_linear_exam_navigator_marks_skips_changes_and_finishes(api, world, engi
         expect(dialog).to_be_visible()
         expect(page.locator("#finish-counts .count-unanswered")).to_have_text("0 unanswered")
         expect(page.locator("#finish-counts .count-marked")).to_have_text("2 marked for review")
-        page.screenshot(path=str(screenshot_path("exam-finish-dialog.png")))
         page.click("#finish-confirm")
 
         expect(page.locator("#view-report")).to_be_visible()
@@ -199,4 +211,28 @@ def test_exam_timer_finishes_the_exam_at_expiry(api, world, engine):
         expect(page.locator("#r-status")).to_have_text("expired")
         # Resuming served position 2, left unanswered (wrong); position 3 was never reached.
         expect(page.locator("#r-raw")).to_have_text("1 / 2")
+    assert not errors, errors
+
+
+def test_an_exam_finished_elsewhere_shows_its_report(api, world, engine):
+    """Another tab (here: the API directly) finishes the exam; the page's next answer is
+    refused with a 409 and the page shows the report instead of a dead question."""
+    exam, _ = fresh_exam(engine, world, per_topic=1)
+    student = _student(api, engine, world)
+    with chromium_page() as (page, errors):
+        log_in(page, api.url, student.email, world.a.slug)
+        page.select_option("#exam-code", exam)
+        page.check("input[name=mode][value=exam]")
+        page.check("input[name=order][value=linear]")
+        page.fill("#num-questions", "3")
+        page.click("#start-quiz")
+        _at(page, 1)
+        with httpx.Client(base_url=api.url, headers=student.headers, timeout=10) as c:
+            quiz = c.get("/v1/quizzes?limit=1").json()[0]
+            assert c.post(f"/v1/quizzes/{quiz['id']}/finish").status_code == 200
+        page.keyboard.press("2")
+        page.keyboard.press("Enter")
+        expect(page.locator("#view-report")).to_be_visible()
+        expect(page.locator("#r-status")).to_have_text("finished")
+        expect(page.locator("#r-raw")).to_have_text("0 / 1")
     assert not errors, errors
