@@ -23,6 +23,10 @@ from serving_api.metrics import POOL_LOADS
 
 COLD_START_B = {"easy": -1.0, "medium": 0.0, "hard": 1.0}
 
+# Every published version, calibrated or not (LEFT JOIN): the API must serve uncalibrated items
+# too — in pretest slots, on cold start, and in scored positions when too few calibrated items
+# match a student's filters — while calibration reads only what has parameters (an INNER JOIN
+# on the same view).
 _POOL_SQL = """
 SELECT p.question_id, v.id, v.version, v.topic_id, t.path::text, v.difficulty_label,
        (SELECT count(*) FROM question_options o WHERE o.question_version_id = v.id),
