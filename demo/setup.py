@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 
 import httpx
 import redis
@@ -29,12 +28,6 @@ DEMO_PASSWORD = "qbank-demo-2026"
 # One class: the demo student's percentile is over the ~1,650 simulated students who answer the
 # same exam code (two cohorts left the demo student alone in a third, "50th of 1").
 DEMO_COHORT = "class-2026"
-
-
-@dataclass(frozen=True)
-class DemoTenant:
-    id: uuid.UUID
-    tokens: dict[str, str]
 
 
 def new_exposure_day(redis_url: str, namespace: str, tenant_id: uuid.UUID) -> int:

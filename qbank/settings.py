@@ -94,6 +94,16 @@ class Settings(BaseSettings):
         """The URL with the psycopg (v3) driver, whatever the user wrote."""
         return normalise_pg_url(self.database_url)
 
+    @property
+    def libpq_url(self) -> str:
+        """The URL as psycopg's libpq wants it (no SQLAlchemy driver suffix)."""
+        return libpq_url(self.database_url)
+
+
+def libpq_url(database_url: str) -> str:
+    """Any PostgreSQL URL (SQLAlchemy driver suffix or not) as a libpq connection URL."""
+    return "postgresql://" + normalise_pg_url(database_url).removeprefix("postgresql+psycopg://")
+
 
 def normalise_pg_url(url: str) -> str:
     for prefix in (

@@ -24,6 +24,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qbank.settings import Settings, get_settings  # noqa: E402
+from serving_api.server import uvicorn_command  # noqa: E402
+
 RUN = ROOT / ".local" / "run"
 PY = (
     str(ROOT / ".venv" / "bin" / "python")
@@ -32,37 +37,29 @@ PY = (
 )
 
 
+def settings() -> Settings:
+    """Ports and DAGSTER_HOME as every other part reads them (environment or `.env`)."""
+    return get_settings()
+
+
 def api_port() -> int:
-    return int(os.environ.get("QBANK_API_PORT", "8000"))
+    return settings().api_port
 
 
 def dagster_port() -> int:
-    return int(os.environ.get("QBANK_DAGSTER_PORT", "3000"))
+    return settings().dagster_port
 
 
 def dagster_home() -> str:
-    # The one home of `dagster dev` and headless runs (settings.dagster_home).
-    return os.environ.get("DAGSTER_HOME") or str(ROOT / ".local" / "dagster")
+    # The one home of `dagster dev` and headless runs.
+    return str(settings().dagster_home)
 
 
 APPS = {
     "relay": lambda: [PY, "-m", "ingestion.outbox_relay"],
-    "api": lambda: [
-        PY,
-        "-m",
-        "serving_api",  # uvicorn, after checking QBANK_ENV and the secret once for all workers
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(api_port()),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--workers",
-        os.environ.get("QBANK_API_WORKERS", "2"),
-    ],  # fmt: skip
+    "api": lambda: uvicorn_command(
+        settings().api_port, int(os.environ.get("QBANK_API_WORKERS", "2")), python=PY
+    ),
     "dagster": lambda: [
         PY,
         "-m",

@@ -9,7 +9,6 @@ import orjson
 import psycopg
 import redis.asyncio as aioredis
 from psycopg.types.json import set_json_dumps, set_json_loads
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from qbank.db import make_async_engine, make_async_sessionmaker
@@ -18,6 +17,7 @@ from serving_api.config import ApiOptions
 from serving_api.db_pool import GatedConnectionPool
 from serving_api.security import AccountCache, TokenVerifier
 from serving_api.services.content import ContentCache
+from serving_api.services.delivery import Delivery
 from serving_api.services.exposure import ExposureCounter
 from serving_api.services.item_pool import ItemPoolCache
 from serving_api.services.login_throttle import LoginThrottle
@@ -29,12 +29,6 @@ from serving_api.services.topic_paths import TopicPaths
 
 log = logging.getLogger("qbank.runtime")
 RECONNECT_TIMEOUT_S = 3.0
-
-
-def libpq_conninfo(settings: Settings) -> str:
-    """The settings' SQLAlchemy URL as a libpq URL for psycopg."""
-    url = make_url(settings.sync_database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 def _dumps(obj) -> bytes:
@@ -58,7 +52,7 @@ class Runtime:
     def __init__(self, settings: Settings, options: ApiOptions):
         self.settings = settings
         self.options = options
-        self.conninfo = libpq_conninfo(settings)
+        self.conninfo = settings.libpq_url
         # The hot path (delivery) talks to psycopg directly: one statement, one round trip.
         self.pg = GatedConnectionPool(
             self.conninfo,
@@ -99,9 +93,14 @@ class Runtime:
             lockout_s=options.login_lockout_s,
         )
         self.listener = PoolInvalidationListener(self.conninfo, self.pools)
-        from serving_api.services.delivery import Delivery  # needs the runtime it belongs to
-
-        self.delivery = Delivery(self)
+        self.delivery = Delivery(
+            self.pg,
+            self.quiz_states,
+            self.contents,
+            self.pools,
+            self.exposure,
+            randomesque_k=options.randomesque_k,
+        )
         self.seal_sweep = SealSweep(self.delivery, options.seal_sweep_s)
 
     async def open(self) -> None:

@@ -106,3 +106,27 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+# Fixtures that reach PostgreSQL, Redis, Kafka or an API process. A test whose fixture closure
+# holds any of them is marked `stack`, so `pytest -m "not stack"` runs the pure tests with every
+# service stopped (modules that connect by themselves carry `pytestmark = pytest.mark.stack`).
+STACK_FIXTURES = frozenset(
+    {
+        "migrated_db",
+        "engine",
+        "kafka_topic",
+        "redis_client",
+        "dbt_db",
+        "scratch_dbt_db",
+        "bi_database",
+        "rel_db",
+        "rel_engine",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)

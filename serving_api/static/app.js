@@ -146,6 +146,8 @@ async function resume(quiz) {
   $("prev-question").hidden = !state.linear;
   $("review-status").textContent = "";
   $("keys-hint").replaceChildren(...keysHint());
+  // What the start said about scoring (e.g. too few calibrated questions for the filters).
+  $("quiz-notices").textContent = (quiz.notices || []).join(" ");
   startTimer(quiz.expires_at);
   show("quiz");
   if (state.linear) await refreshItems();

@@ -22,12 +22,11 @@ from kafka.admin import NewTopic
 from sqlalchemy import Engine, text
 
 from bench.synthetic import SynthBank, as_messages, create_bank, produce, quiz_events
-from ingestion.raw_loader import libpq_conninfo
 from orchestration.assets.dbt import content_tables
 from orchestration.definitions import ASSETS
 from orchestration.publishing import activate_set
 from qbank.models import PARAMETER_SET_CHANNEL
-from qbank.settings import Settings
+from qbank.settings import Settings, libpq_url
 from tests.orchestration.conftest import FAST_CONFIG
 
 PSYCHOMETRICS = ["item_calibration", "exposure_control", "published_item_parameters",
@@ -72,7 +71,7 @@ def _active_set(engine: Engine, bank: SynthBank) -> int | None:
 
 
 def _listen(settings: Settings) -> psycopg.Connection:
-    conn = psycopg.connect(libpq_conninfo(settings.database_url), autocommit=True)
+    conn = psycopg.connect(libpq_url(settings.database_url), autocommit=True)
     conn.execute(f"LISTEN {PARAMETER_SET_CHANNEL}")
     return conn
 
@@ -280,7 +279,7 @@ def test_the_api_picks_up_a_newly_activated_set_without_restart(
             ).set_index("question_version_id")
             for set_id in (live, other)
         }
-    conninfo = libpq_conninfo(settings.database_url)
+    conninfo = libpq_url(settings.database_url)
 
     async def scenario():
         async with AsyncConnectionPool(conninfo, min_size=1, max_size=2, open=False) as pg:

@@ -136,11 +136,11 @@ def api_pool_set(p: Pipeline, bank: SynthBank) -> tuple[int | None, int]:
     """(parameter set id, calibrated items) of the pool the serving API loads now."""
     from psycopg_pool import AsyncConnectionPool
 
-    from ingestion.raw_loader import libpq_conninfo
+    from qbank.settings import libpq_url
     from serving_api.services.item_pool import ItemPoolCache
 
     async def load():
-        conninfo = libpq_conninfo(p.settings.database_url)
+        conninfo = libpq_url(p.settings.database_url)
         async with AsyncConnectionPool(conninfo, min_size=1, max_size=1, open=False) as pg:
             pool = await ItemPoolCache(pg).get(bank.tenant_id, bank.exam_code)
             return pool.parameter_set_id, int(pool.calibrated.sum())

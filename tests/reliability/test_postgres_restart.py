@@ -14,6 +14,7 @@ import time
 
 import httpx
 import psycopg
+import pytest
 from sqlalchemy import create_engine, text
 
 from qbank import migrations
@@ -22,6 +23,9 @@ from tests.reliability.conftest import seed_bank
 from tests.reliability.services import PrivateServices
 from tests.reliability.traffic import StudentTraffic
 from tests.serving_api.conftest import start_server, stop_server
+
+# Stops and restarts services of its own, beside the shared stack.
+pytestmark = pytest.mark.stack
 
 # What a request may take while the database is away (a probe's connect at most).
 FAST_S = 3.0

@@ -14,6 +14,7 @@ import time
 import uuid
 
 import httpx
+import pytest
 import redis
 from sqlalchemy import Engine, text
 
@@ -22,6 +23,9 @@ from tests.reliability.services import PrivateServices
 from tests.reliability.traffic import StudentTraffic
 from tests.serving_api.conftest import start_server, stop_server
 from tests.serving_api.test_operations import metric
+
+# Stops and restarts services of its own, beside the shared stack.
+pytestmark = pytest.mark.stack
 
 
 def _db_now(engine: Engine):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from qbank.passwords import hash_password
+from serving_api.server import uvicorn_command
 from tests.serving_api import bank
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,38 +48,20 @@ def start_server(
     name: str,
     env_overrides: dict[str, str] | None = None,
     wait: bool = True,
-    host: str = "127.0.0.1",
 ) -> Server:
-    """The API in its own process; `host` is the address it binds (its URL stays on loopback
-    when it binds every address)."""
+    """The API in its own process, on a free loopback port."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     log_path = ARTIFACTS / f"api-{name}.log"
     env = {**os.environ, **(env_overrides or {})}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "serving_api.main:create_app",
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-        ],  # fmt: skip
+        uvicorn_command(port),
         cwd=ROOT,
         env=env,
         stdout=log_path.open("wb"),
         stderr=subprocess.STDOUT,
     )
-    url_host = "127.0.0.1" if host == "0.0.0.0" else host
-    server = Server(f"http://{url_host}:{port}", proc, log_path)
+    server = Server(f"http://127.0.0.1:{port}", proc, log_path)
     if wait:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from qbank.models import Tenant, User
 from qbank.passwords import DUMMY_HASH, verify_password
 from qbank.settings import Settings
-from serving_api.deps import ANY_USER, get_runtime, get_session, get_settings
+from serving_api.deps import ANY_USER, app_settings, get_runtime, get_session
 from serving_api.errors import ApiError
 from serving_api.runtime import Runtime
 from serving_api.schemas.auth import LoginIn, MockLoginIn, TokenOut, UserOut
@@ -162,7 +162,7 @@ async def login(
     body: LoginIn,
     request: Request,
     session: AsyncSession = Depends(get_session),
-    settings: Settings = Depends(get_settings),
+    settings: Settings = Depends(app_settings),
     rt: Runtime = Depends(get_runtime),
 ) -> TokenOut:
     """Exchange e-mail and password (and optionally the tenant's slug) for a bearer token; the
@@ -202,7 +202,7 @@ async def login(
 async def mock_login(
     body: MockLoginIn,
     session: AsyncSession = Depends(get_session),
-    settings: Settings = Depends(get_settings),
+    settings: Settings = Depends(app_settings),
 ) -> TokenOut:
     """Development only (QBANK_ENV=dev, loopback clients only): a token for an existing user
     without the password. The roles and tenant are the user's own from the database, never

@@ -5,11 +5,9 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from qbank.models import Question
 from serving_api.deps import AUTHOR, PUBLISHER, STAFF, get_session
 from serving_api.errors import ApiError
 from serving_api.schemas.questions import (
@@ -20,6 +18,7 @@ from serving_api.schemas.questions import (
     PublishIn,
     QuestionContent,
     QuestionCreate,
+    QuestionEdit,
     QuestionOut,
     QuestionSummary,
     ReturnIn,
@@ -188,13 +187,15 @@ async def get_question(
 @router.put("/{question_id}", response_model=QuestionOut)
 async def edit_question(
     question_id: int,
-    body: QuestionContent,
+    body: QuestionEdit,
     principal: Principal = Depends(AUTHOR),
     session: AsyncSession = Depends(get_session),
 ) -> QuestionOut:
     """Edit: the draft changes in place; a published question gets a new draft version while
-    the live version keeps being served."""
-    await authoring.edit_question(session, principal, question_id, body)
+    the live version keeps being served. Once the question has been published the edit says its
+    `edit_kind`: `minor` keeps the calibrated parameters (carried over when the new version is
+    published), `substantive` makes a new uncalibrated item that goes back to pretest."""
+    await authoring.edit_question(session, principal, question_id, body, body.edit_kind)
     await session.commit()
     return await _out(session, principal, question_id)
 
@@ -271,14 +272,4 @@ async def retire_version(
     """published → retired: the version stops serving in every exam code."""
     return await _act(
         session, principal, question_id, version, "retire", comment=body.comment if body else None
-    )
-
-
-async def question_exists(session: AsyncSession, principal: Principal, question_id: int) -> bool:
-    return bool(
-        await session.scalar(
-            select(Question.id).where(
-                Question.id == question_id, Question.tenant_id == principal.tenant_id
-            )
-        )
     )

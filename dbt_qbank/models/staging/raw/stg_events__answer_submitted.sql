@@ -12,8 +12,9 @@
 with source as (
 
     select * from {{ source('raw', 'events') }}
-    where event_type = 'question_served'
-    {{- after_watermark('load_id') }}
+    where
+        event_type = 'answer_submitted'
+        {{- after_watermark('load_id') }}
 
 ),
 
@@ -23,7 +24,7 @@ renamed as (
         event_id,
         load_id,
         schema_version,
-        occurred_at as served_at,
+        occurred_at as answered_at,
         tenant_id,
         user_id,
         quiz_id,
@@ -31,8 +32,11 @@ renamed as (
         {{ payload_int('question_version_id') }} as question_version_id,
         {{ payload_int('version', 'integer') }} as version,
         {{ payload_int('position', 'integer') }} as position,
-        {{ payload_int('topic_id') }} as topic_id,
-        {{ payload_bool('is_pretest') }} as is_pretest
+        {{ payload_text('selected') }} as selected_label,
+        {{ payload_bool('is_correct') }} as is_correct,
+        {{ payload_int('time_taken_ms', 'integer') }} as time_taken_ms,
+        -- A changed answer (linear exam, marked item) comes with a higher revision.
+        coalesce({{ payload_int('revision', 'integer') }}, 1) as revision
 
     from source
 

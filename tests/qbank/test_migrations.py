@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -18,6 +19,7 @@ def test_one_revision_chain():
     assert len(script.get_bases()) == 1
 
 
+@pytest.mark.stack
 def test_upgrade_downgrade_upgrade_on_fresh_database():
     name = f"qbank_mig_{RUN_ID}"
     url = create_database(name)
