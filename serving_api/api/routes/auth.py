@@ -71,10 +71,10 @@ async def loopback_only(request: Request) -> None:
         )
 
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
-me_router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
+me_router = APIRouter(tags=["auth"])
 dev_router = APIRouter(
-    prefix="/v1/auth", tags=["auth (dev only)"], dependencies=[Depends(loopback_only)]
+    prefix="/auth", tags=["auth (dev only)"], dependencies=[Depends(loopback_only)]
 )
 
 
