@@ -11,7 +11,7 @@ import httpx
 from playwright.sync_api import expect
 from sqlalchemy import text
 
-from tests.serving_api.browser import chromium_page, log_in, screenshot_path
+from tests.support.browser import chromium_page, log_in, screenshot_path
 from tests.support.people import login, make_user
 from tests.support.quizzes import events_of, fresh_exam
 
