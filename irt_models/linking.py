@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 __all__ = ["DriftReport", "anchor_drift", "mean_sigma"]
 
 
-def mean_sigma(b_new, b_ref) -> tuple[float, float]:
+def mean_sigma(b_new: npt.ArrayLike, b_ref: npt.ArrayLike) -> tuple[float, float]:
     """Slope A and intercept B of the mean-sigma link taking the new scale onto the reference."""
     b_new, b_ref = np.asarray(b_new, dtype=float), np.asarray(b_ref, dtype=float)
     if b_new.size < 2 or b_new.size != b_ref.size:

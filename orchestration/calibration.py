@@ -269,13 +269,3 @@ def calibrate_pair(
         drift_items=drift_items,
         free_converged=free_converged,
     )
-
-
-def bank_arrays(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """a, b, c of the calibrated rows, in row order."""
-    cal = items[items["calibrated"]]
-    return (
-        cal["a"].to_numpy(dtype=float),
-        cal["b"].to_numpy(dtype=float),
-        cal["c"].to_numpy(dtype=float),
-    )

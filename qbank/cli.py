@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from qbank import migrations, parameter_sets
@@ -26,7 +27,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(params_app, name="params")
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(2)
 
@@ -82,7 +83,8 @@ def user_create(
     roles: list[str] = typer.Option(["student"], "--role", help=f"one of {', '.join(ROLES)}"),
     cohort: str = typer.Option("all"),
 ) -> None:
-    """Create a user in a tenant (admins can also do this through the API)."""
+    """Create a user in a tenant (admins can also do this through the API). The e-mail must be
+    new in that tenant; other tenants may have their own account with it."""
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         fail(f"unknown role(s) {', '.join(unknown)}; choose from {', '.join(ROLES)}")
@@ -95,6 +97,13 @@ def user_create(
             t = s.scalar(select(Tenant).where(Tenant.slug == tenant))
             if t is None:
                 fail(f"no tenant '{tenant}'")
+            # E-mails are unique per tenant: the same address may have an account elsewhere.
+            if s.scalar(
+                select(User.id).where(
+                    User.tenant_id == t.id, func.lower(User.email) == email.lower()
+                )
+            ):
+                fail(f"a user with e-mail {email!r} already exists in tenant '{tenant}'")
             s.add(
                 User(
                     tenant_id=t.id,

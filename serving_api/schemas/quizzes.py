@@ -76,11 +76,17 @@ class MarkIn(Strict):
     marked: bool = True
 
 
+class TopicRefOut(BaseModel):
+    id: int
+    name: str
+    path: str = Field(description="names from the root", examples=["Cardiology › Arrhythmias"])
+
+
 class ItemOut(BaseModel):
     position: int
     question_id: int
     version: int
-    topic: dict[str, Any]
+    topic: TopicRefOut
     stem_html: str
     lead_in: str
     assets: list[str]
@@ -97,6 +103,33 @@ class NextOut(BaseModel):
     answered: int
     item: ItemOut | None
     expires_at: datetime | None
+
+
+class NavigatorItem(BaseModel):
+    position: int
+    question_id: int
+    topic: TopicRefOut
+    answered: bool
+    marked: bool
+    selected: str | None = Field(description="the choice made (null: unanswered)")
+    correct: bool | None = Field(
+        None, description="only when revealable: tutor mode, or the exam sealed"
+    )
+
+
+class ItemsOut(BaseModel):
+    quiz_id: uuid.UUID
+    status: str
+    mode: str
+    adaptive: bool
+    num_questions: int
+    served: int
+    answered: int
+    expires_at: datetime | None
+    revisitable: bool = Field(
+        description="any served item can be opened and (re)answered: active linear exams"
+    )
+    items: list[NavigatorItem]
 
 
 class AnswerOut(BaseModel):

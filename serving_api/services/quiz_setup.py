@@ -16,18 +16,23 @@ from serving_api.errors import ApiError
 from serving_api.runtime import Runtime
 from serving_api.schemas.quizzes import QuizCreate
 from serving_api.security import Principal
-from serving_api.services.item_pool import ItemPool
+from serving_api.services.exam_pool import ExamPool
 from serving_api.services.outbox import event_params, outbox_from
 from serving_api.services.quiz_state import utcnow
+from serving_api.services.scored import SCORED_ANSWERS
 
 TOPICS_SQL = "SELECT id, name, path::text FROM topics WHERE tenant_id = %s"
+# Served items, answered or not, of any quiz: whether an item was seen says nothing about how
+# it was answered, so a running exam's items count as seen too.
 SEEN_SQL = """
 SELECT DISTINCT i.question_id FROM quiz_items i JOIN quiz_sessions s ON s.id = i.quiz_id
 WHERE s.user_id = %s AND s.tenant_id = %s
 """
-INCORRECT_SQL = """
+# The last scored answer of each question was wrong (an active exam's answers are not used:
+# serving_api.services.scored).
+INCORRECT_SQL = f"""
 SELECT question_id FROM (
-  SELECT DISTINCT ON (question_id) question_id, is_correct FROM user_responses
+  SELECT DISTINCT ON (question_id) question_id, is_correct FROM ({SCORED_ANSWERS}) a
   WHERE user_id = %s AND tenant_id = %s ORDER BY question_id, updated_at DESC
 ) last WHERE NOT is_correct
 """
@@ -227,7 +232,7 @@ class Shortfall:
 
 
 def _calibrated_shortfall(
-    pool: ItemPool,
+    pool: ExamPool,
     quota: dict[int, int],
     calibrated: np.ndarray,
     eligible: np.ndarray,
@@ -249,7 +254,7 @@ def _calibrated_shortfall(
 
 
 def _check_quota(
-    pool: ItemPool,
+    pool: ExamPool,
     quota: dict[int, int],
     eligible: np.ndarray,
     n: int,

@@ -19,7 +19,7 @@ from ingestion.events import (
     QuestionServedV1,
     QuizStarted,
 )
-from tests.dbt.conftest import DbtDatabase
+from tests.support.dbt import DbtDatabase
 
 SPEC_FACT_COLUMNS = {
     "tenant_id", "user_id", "cohort", "quiz_id", "exam_code", "mode", "adaptive", "question_id",

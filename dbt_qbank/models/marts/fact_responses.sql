@@ -41,22 +41,25 @@
 with
 
 {% if is_incremental() -%}
-touched_quizzes as (
+    touched_quizzes as (
 
-    select quiz_id from {{ ref('stg_events__answer_submitted') }} where load_id > {{ watermark }}
-    union
-    select quiz_id from {{ ref('stg_events__question_served') }} where load_id > {{ watermark }}
-    union
-    select quiz_id from {{ ref('stg_events__quiz_started') }} where load_id > {{ watermark }}
+        select quiz_id from {{ ref('stg_events__answer_submitted') }}
+        where load_id > {{ watermark }}
+        union
+        select quiz_id from {{ ref('stg_events__question_served') }}
+        where load_id > {{ watermark }}
+        union
+        select quiz_id from {{ ref('stg_events__quiz_started') }}
+        where load_id > {{ watermark }}
 
-),
+    ),
 {%- endif %}
 
 answers as (
 
     select * from {{ ref('stg_events__answer_submitted') }}
     {%- if is_incremental() %}
-    where quiz_id in (select quiz_id from touched_quizzes)
+        where quiz_id in (select touched_quizzes.quiz_id from touched_quizzes)
     {%- endif %}
 
 ),
@@ -66,7 +69,7 @@ served as (
     select distinct on (quiz_id, position) *
     from {{ ref('stg_events__question_served') }}
     {%- if is_incremental() %}
-    where quiz_id in (select quiz_id from touched_quizzes)
+        where quiz_id in (select touched_quizzes.quiz_id from touched_quizzes)
     {%- endif %}
     order by quiz_id, position, load_id
 
@@ -77,7 +80,7 @@ started as (
     select distinct on (quiz_id) *
     from {{ ref('stg_events__quiz_started') }}
     {%- if is_incremental() %}
-    where quiz_id in (select quiz_id from touched_quizzes)
+        where quiz_id in (select touched_quizzes.quiz_id from touched_quizzes)
     {%- endif %}
     order by quiz_id, load_id
 
@@ -88,7 +91,7 @@ last_answer as (
     -- The marts keep the last answer per quiz item.
     select distinct on (quiz_id, position) *
     from answers
-    order by quiz_id, position, revision desc, answered_at desc, load_id desc
+    order by quiz_id asc, position asc, revision desc, answered_at desc, load_id desc
 
 ),
 
@@ -128,12 +131,13 @@ final as (
 
     from last_answer as a
     inner join started as s
-        on s.quiz_id = a.quiz_id
+        on a.quiz_id = s.quiz_id
     inner join served as v
-        on v.quiz_id = a.quiz_id
-        and v.position = a.position
+        on
+            a.quiz_id = v.quiz_id
+            and a.position = v.position
     left join users as u
-        on u.user_id = a.user_id
+        on a.user_id = u.user_id
 
 )
 

@@ -116,3 +116,54 @@ def test_short_password_refused(engine):
         ],
     )
     assert res.exit_code == 2 and "at least 8 characters" in res.output
+
+
+def _user_create(slug: str, email: str):
+    return runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "--tenant",
+            slug,
+            "--email",
+            email,
+            "--password",
+            "pw-123456",
+            "--display-name",
+            "Ana",
+        ],
+    )
+
+
+def test_user_create_same_email_in_two_tenants_but_not_twice_in_one(engine):
+    slugs = [f"cli-{k}-{uuid.uuid4().hex[:6]}" for k in range(2)]
+    for slug in slugs:
+        res = runner.invoke(
+            app,
+            [
+                "tenant",
+                "create",
+                "--slug",
+                slug,
+                "--name",
+                slug,
+                "--admin-email",
+                f"admin@{slug}.example",
+                "--admin-password",
+                "pw-123456",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+    email = f"ana-{uuid.uuid4().hex[:6]}@example.org"
+    for slug in slugs:
+        res = _user_create(slug, email)
+        assert res.exit_code == 0, res.output
+    again = _user_create(slugs[0], email.upper())
+    assert again.exit_code == 2
+    assert f"already exists in tenant '{slugs[0]}'" in again.output
+    with engine.connect() as c:
+        n = c.execute(
+            text("SELECT count(*) FROM users WHERE lower(email) = lower(:e)"), {"e": email}
+        ).scalar_one()
+    assert n == 2

@@ -12,8 +12,9 @@
 with source as (
 
     select * from {{ source('raw', 'events') }}
-    where event_type = 'answer_submitted'
-    {{- after_watermark('load_id') }}
+    where
+        event_type = 'answer_submitted'
+        {{- after_watermark('load_id') }}
 
 ),
 

@@ -158,16 +158,34 @@ def test_user_needs_a_role(conn, seed):
     )
 
 
-def test_user_email_unique_case_insensitive(conn, seed):
+def test_user_email_unique_in_its_tenant_case_insensitive(conn, seed):
     email = one(conn, "SELECT email FROM users WHERE id=:u", u=seed.user)
     refused(
         conn,
         "INSERT INTO users (id, tenant_id, email, display_name, password_hash, roles) "
         "VALUES (gen_random_uuid(), :t, :e, 'R', 'x', ARRAY['student'])",
-        "uq_users_email_lower",
+        "uq_users_tenant_email_lower",
         t=seed.tenant,
         e=email.upper(),
     )
+
+
+def test_same_email_may_have_an_account_in_another_tenant(conn, seed):
+    email = one(conn, "SELECT email FROM users WHERE id=:u", u=seed.user)
+    other = one(
+        conn,
+        "INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), :s, 'O') RETURNING id",
+        s=f"o-{uuid.uuid4().hex[:8]}",
+    )
+    q(
+        conn,
+        "INSERT INTO users (id, tenant_id, email, display_name, password_hash, roles) "
+        "VALUES (gen_random_uuid(), :t, :e, 'R', 'x', ARRAY['student'])",
+        t=other,
+        e=email.upper(),
+    )
+    n = one(conn, "SELECT count(*) FROM users WHERE lower(email) = lower(:e)", e=email)
+    assert n == 2
 
 
 def test_user_tenant_must_exist(conn):

@@ -15,8 +15,9 @@
 with source as (
 
     select * from {{ source('raw', 'events') }}
-    where event_type = 'question_served'
-    {{- after_watermark('load_id') }}
+    where
+        event_type = 'question_served'
+        {{- after_watermark('load_id') }}
 
 ),
 

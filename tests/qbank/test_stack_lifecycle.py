@@ -15,6 +15,9 @@ import pytest
 
 from qbank.settings import PROJECT_ROOT
 
+# Starts and stops its own services.
+pytestmark = pytest.mark.stack
+
 STACK = [sys.executable, str(PROJECT_ROOT / "scripts" / "stack.py")]
 
 

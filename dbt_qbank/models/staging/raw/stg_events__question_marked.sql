@@ -9,8 +9,9 @@
 with source as (
 
     select * from {{ source('raw', 'events') }}
-    where event_type = 'question_marked'
-    {{- after_watermark('load_id') }}
+    where
+        event_type = 'question_marked'
+        {{- after_watermark('load_id') }}
 
 ),
 

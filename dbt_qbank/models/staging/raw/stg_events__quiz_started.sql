@@ -12,8 +12,9 @@
 with source as (
 
     select * from {{ source('raw', 'events') }}
-    where event_type = 'quiz_started'
-    {{- after_watermark('load_id') }}
+    where
+        event_type = 'quiz_started'
+        {{- after_watermark('load_id') }}
 
 ),
 
