@@ -168,7 +168,8 @@ class QuizOut(BaseModel):
     calibrated_short: int = Field(
         0,
         description="scored positions the start expected to fill with not yet calibrated "
-        "questions (scored with default parameters) because too few calibrated ones match",
+        "questions (scored with default parameters) because too few calibrated ones match; 0 "
+        "before the exam code has a parameter set (cold start, said in `notices`)",
     )
     notices: list[str] = Field(
         default_factory=list, description="what the student should know about this quiz's scoring"

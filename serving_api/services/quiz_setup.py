@@ -137,7 +137,7 @@ async def create_quiz(rt: Runtime, principal: Principal, body: QuizCreate) -> uu
         uncalibrated = int((eligible & ~pool.calibrated).sum()) if pool.has_parameter_set else 0
         n_pre = _pretest_count(n, rt.settings.pretest_share, uncalibrated)
         short = _calibrated_shortfall(pool, quota, calibrated, eligible, n, n_pre, topics)
-        if n_pre and (short.total or short.by_topic):
+        if n_pre and short:
             # The uncalibrated items are needed in scored positions: no pretest slots, so none
             # is spent unscored and quotas can count every one of them.
             n_pre = 0
@@ -206,6 +206,9 @@ class Shortfall:
     scored_positions: int
     by_topic: dict[str, tuple[int, int]]  # topic name → (quota, calibrated eligible items)
 
+    def __bool__(self) -> bool:
+        return bool(self.total or self.by_topic)
+
     def notices(self, exam_code: str, has_set: bool) -> list[str]:
         if not has_set:
             return [
@@ -239,6 +242,9 @@ def _calibrated_shortfall(
 ) -> Shortfall:
     scored_positions = max(min(n, int(eligible.sum())) - n_pre, 0)
     have = int(calibrated.sum())
+    if not pool.has_parameter_set:
+        # Cold start: every item uses the defaults by design (SPEC §4), nothing ran short.
+        return Shortfall(0, have, scored_positions, {})
     by_topic = {}
     for tid, count in quota.items():
         in_topic = int((calibrated & pool.in_topics((tid,))).sum())

@@ -238,6 +238,7 @@ def test_operator_retires_and_rolls_back_the_live_set_without_restart(client, wo
     )  # fmt: skip
     r = client.post("/v1/quizzes", json={"exam_code": exam}, headers=s.headers)
     assert r.status_code == 201 and "no calibrated parameters yet" in r.json()["notices"][0]
+    assert r.json()["calibrated_short"] == 0  # cold start is by design, nothing ran short
 
     # Rollback without --set: the last set live before (the second one, retired just now).
     out = runner.invoke(qbank_cli, ["params", "rollback", "--tenant", slug, "--exam-code", exam])

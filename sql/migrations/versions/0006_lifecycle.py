@@ -30,22 +30,42 @@ down_revision: str | None = "0004_tenant_accounts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# One row per publication that has parameters in its exam code's active set: the set's row of
+# the live version itself (`own`, a hash join), else (`carried`, looked up only for those rows)
+# the row of the latest earlier version of the same psychometric item: a minor edit. When `own`
+# exists `carried` is all null, so coalescing column by column keeps own's nulls (SEs).
 LIVE_ITEM_PARAMETERS = """
 CREATE VIEW live_item_parameters AS
-SELECT DISTINCT ON (p.id)
-       p.tenant_id, p.exam_code, p.question_id, p.question_version_id, v.version,
+SELECT p.tenant_id, p.exam_code, p.question_id, p.question_version_id, v.version,
        s.id AS set_id,
-       ip.question_version_id AS parameters_version_id,
-       ip.a, ip.b, ip.c, ip.se_a, ip.se_b, ip.se_c, ip.k, ip.n_respondents, ip.is_anchor
+       coalesce(own.question_version_id, carried.question_version_id) AS parameters_version_id,
+       coalesce(own.a, carried.a) AS a,
+       coalesce(own.b, carried.b) AS b,
+       coalesce(own.c, carried.c) AS c,
+       coalesce(own.se_a, carried.se_a) AS se_a,
+       coalesce(own.se_b, carried.se_b) AS se_b,
+       coalesce(own.se_c, carried.se_c) AS se_c,
+       coalesce(own.k, carried.k) AS k,
+       coalesce(own.n_respondents, carried.n_respondents) AS n_respondents,
+       coalesce(own.is_anchor, carried.is_anchor) AS is_anchor
 FROM question_publications p
 JOIN question_versions v ON v.id = p.question_version_id
 JOIN item_parameter_sets s
   ON s.tenant_id = p.tenant_id AND s.exam_code = p.exam_code AND s.status = 'active'
-JOIN item_parameters ip ON ip.set_id = s.id AND ip.question_id = p.question_id
-JOIN question_versions pv ON pv.id = ip.question_version_id
-WHERE coalesce(pv.item_root_version_id, pv.id) = coalesce(v.item_root_version_id, v.id)
-  AND pv.version <= v.version
-ORDER BY p.id, pv.version DESC
+LEFT JOIN item_parameters own
+  ON own.set_id = s.id AND own.question_version_id = p.question_version_id
+LEFT JOIN LATERAL (
+  SELECT ip.*
+  FROM item_parameters ip
+  JOIN question_versions pv ON pv.id = ip.question_version_id
+  WHERE own.set_id IS NULL
+    AND ip.set_id = s.id AND ip.question_id = p.question_id
+    AND coalesce(pv.item_root_version_id, pv.id) = coalesce(v.item_root_version_id, v.id)
+    AND pv.version < v.version
+  ORDER BY pv.version DESC
+  LIMIT 1
+) carried ON true
+WHERE own.set_id IS NOT NULL OR carried.set_id IS NOT NULL
 """
 
 
