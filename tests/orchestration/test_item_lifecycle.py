@@ -20,6 +20,9 @@ from orchestration.publishing import live_bank
 from qbank import migrations
 from tests.support.databases import RUN_ID, create_database, drop_database
 
+# A database of its own on the shared PostgreSQL.
+pytestmark = pytest.mark.stack
+
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Engine]:

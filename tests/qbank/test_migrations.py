@@ -63,6 +63,7 @@ def test_orm_and_migrated_database_agree(engine):
     assert diff == []
 
 
+@pytest.mark.stack
 def test_tenant_accounts_migration_keeps_users_and_downgrades_only_when_it_can():
     """0004_tenant_accounts: existing users survive the index swap; afterwards an e-mail may
     exist in two tenants (never twice in one); the downgrade refuses while such a pair exists
