@@ -1,6 +1,14 @@
 # QBank — the two commands first: `make demo`, `make test`.
 SHELL := /bin/bash
 PY := .venv/bin/python
+# The API refuses to start without an explicit QBANK_ENV. These targets run on the developer's
+# machine, so `dev` unless the caller chose: on the command line, in the environment or in
+# .env (an exported `dev` here would override a .env's `prod`, so .env is looked at first).
+ifeq ($(origin QBANK_ENV),undefined)
+ifeq ($(shell grep -sqE '^[[:space:]]*QBANK_ENV[[:space:]]*=[[:space:]]*[a-z]' .env && echo set),)
+export QBANK_ENV := dev
+endif
+endif
 
 .PHONY: demo test install up down status migrate lint format api api-stop
 
@@ -30,8 +38,8 @@ api-stop: ## stop the API (the relay keeps running)
 
 # --- data platform (Dagster, dbt) ---
 .PHONY: ui prepare materialize dbt ingest
-DAGSTER_HOME ?= $(CURDIR)/.local/dagster
-export DAGSTER_HOME
+# DAGSTER_HOME comes from the settings (qbank/settings.py, environment or .env), like every other part.
+SETTINGS_DAGSTER_HOME = $$($(PY) -c 'from qbank.settings import get_settings; print(get_settings().dagster_home)')
 
 prepare: ## dbt manifest (dbt parse) and DAGSTER_HOME (.local/dagster) with its dagster.yaml
 	$(PY) -m orchestration.prepare
@@ -40,7 +48,7 @@ ui: up prepare ## the Dagster UI (127.0.0.1:$${QBANK_DAGSTER_PORT:-3000}) and th
 	$(PY) scripts/apps.py up api dagster
 
 materialize: up prepare ## every asset headless (same DAGSTER_HOME as the UI, which shows the run)
-	.venv/bin/dagster asset materialize -m orchestration.definitions --select 'raw_events*' \
+	DAGSTER_HOME="$(SETTINGS_DAGSTER_HOME)" .venv/bin/dagster asset materialize -m orchestration.definitions --select 'raw_events*' \
 		--config-json '{"execution": {"config": {"in_process": {}}}}'
 
 dbt: ## run dbt against the configured database, e.g. make dbt ARGS="build --select fact_responses+"
@@ -56,11 +64,13 @@ status:
 migrate:
 	$(PY) -m qbank.cli db upgrade
 
-lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint: ## ruff, mypy (strict on irt_models and qbank), sqlfluff (dbt_qbank)
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+	cd dbt_qbank && ../.venv/bin/sqlfluff lint --processes 2 models tests macros
 
 format:
 	.venv/bin/ruff check --fix . && .venv/bin/ruff format .
+	cd dbt_qbank && ../.venv/bin/sqlfluff fix --processes 2 models tests
 
 # --- BI (looker/, metabase/) ---
 .PHONY: bi-check metabase

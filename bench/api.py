@@ -29,7 +29,6 @@ import re
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -44,6 +43,7 @@ from qbank import migrations
 from qbank.passwords import hash_password
 from qbank.settings import Settings, normalise_pg_url
 from serving_api.security import issue_token
+from serving_api.server import uvicorn_command
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "qbank_bench"
@@ -173,24 +173,7 @@ def start_server(db_url: str, port: int, workers: int, log: Path) -> subprocess.
         "MAX_DAILY_EXPOSURES": "100000",
     }
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "serving_api.main:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-        ],  # fmt: skip
+        uvicorn_command(port, workers),
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),

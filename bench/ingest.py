@@ -39,10 +39,9 @@ from sqlalchemy.engine import make_url
 from bench.synthetic import SynthBank, SynthItem, as_messages, produce, quiz_events
 from ingestion.consumer import EventConsumer
 from ingestion.events import EventEnvelope, to_dict
-from ingestion.raw_loader import libpq_conninfo
 from orchestration.dbt_env import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_env
 from qbank import migrations
-from qbank.settings import Settings, get_settings
+from qbank.settings import Settings, get_settings, libpq_url
 
 COLUMNS = (
     "event_id, event_type, schema_version, occurred_at, tenant_id, user_id, quiz_id, payload, "
@@ -163,7 +162,7 @@ def bench_kafka(settings: Settings, n_events: int, repeat: int) -> dict:
         produce(s.kafka_bootstrap, topic, messages)
         log(f"produced {len(messages)} events to {topic} in {time.perf_counter() - t:.1f}s")
         copy_data = column_rows(events, topic)
-        conninfo = libpq_conninfo(s.database_url)
+        conninfo = libpq_url(s.database_url)
         times: dict[str, list[float]] = {"kafka_read": [], "plain_copy": [], "ours": []}
         for r in range(repeat):
             times["kafka_read"].append(plain_read(s, n_events))
@@ -267,7 +266,7 @@ def dbt_run(settings: Settings, target: Path, *args: str) -> dict[str, float]:
 
 
 def refresh_cost(settings: Settings, history: int, new: int, target: Path) -> dict:
-    conninfo = libpq_conninfo(settings.database_url)
+    conninfo = libpq_url(settings.database_url)
     per_quiz = 22
     start = datetime(2026, 1, 1, tzinfo=UTC)
     if history:

@@ -31,6 +31,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from ingestion.raw_loader import BatchResult, PreparedBatch, RawLoader, prepare_batch
+from qbank.logs import json_logging
 from qbank.settings import Settings, get_settings
 
 log = logging.getLogger("qbank.ingestion")
@@ -351,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--max-seconds", type=float, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    json_logging("INFO")
 
     consumer = EventConsumer(batch_size=args.batch_size)
     if args.until_caught_up:

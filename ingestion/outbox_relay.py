@@ -31,7 +31,8 @@ import psycopg
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from qbank.settings import Settings, get_settings, normalise_pg_url
+from qbank.logs import json_logging
+from qbank.settings import Settings, get_settings
 
 log = logging.getLogger("qbank.outbox_relay")
 
@@ -48,12 +49,6 @@ PURGE_SQL = (
     "DELETE FROM event_outbox WHERE published_at IS NOT NULL "
     "AND published_at < now() - make_interval(hours => %s)"
 )
-
-
-def libpq_url(settings: Settings) -> str:
-    return normalise_pg_url(settings.database_url).replace(
-        "postgresql+psycopg://", "postgresql://", 1
-    )
 
 
 @dataclass
@@ -162,7 +157,7 @@ class OutboxRelay:
         backoff = 0.5
         while not self.stop.is_set():
             try:
-                with psycopg.connect(libpq_url(self.settings)) as conn:
+                with psycopg.connect(self.settings.libpq_url) as conn:
                     conn.autocommit = False
                     if not self._lead(conn, drain):
                         return total
@@ -215,20 +210,6 @@ class OutboxRelay:
         return False
 
 
-class _JsonFormatter(logging.Formatter):
-    _skip = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "ts": self.formatTime(record),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-        }
-        out["msg"] = record.getMessage()
-        out.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
-        return orjson.dumps(out, default=str).decode()
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m ingestion.outbox_relay", description=__doc__.split("\n")[0]
@@ -239,9 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retain-hours", type=int, default=24 * 7, help="keep relayed rows this long")
     ap.add_argument("--kafka-timeout", type=float, default=10.0, help="seconds to wait for Kafka")
     args = ap.parse_args(argv)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter())
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    json_logging("INFO")
     logging.getLogger("kafka").setLevel(logging.ERROR)
     relay = OutboxRelay(
         get_settings(), args.batch_size, args.poll_interval, args.retain_hours, args.kafka_timeout

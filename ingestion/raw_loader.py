@@ -21,15 +21,15 @@ transaction) becomes visible in increasing order: the incremental dbt models can
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 import orjson
 import psycopg
-from sqlalchemy.engine import make_url
 
 from ingestion.events import EventEnvelope, InvalidEvent, event_fields
+from qbank.settings import libpq_url
 
 # pg_advisory_xact_lock key shared by every loader of raw.events ("qbank raw" in ASCII).
 RAW_LOAD_LOCK = 0x7162616E6B726177 & 0x7FFFFFFFFFFFFFFF
@@ -168,12 +168,6 @@ def prepare_batch(messages: Iterable[KafkaMessage]) -> PreparedBatch:
     return batch
 
 
-def libpq_conninfo(database_url: str) -> str:
-    """A SQLAlchemy URL (any PostgreSQL driver) as a libpq connection string for psycopg."""
-    url = make_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
 def application_name(consumer_group: str) -> str:
     """How a loader's connection shows in pg_stat_activity (at most 63 bytes)."""
     return f"qbank-loader {consumer_group}"[:63]
@@ -185,7 +179,7 @@ class RawLoader:
     def __init__(self, database_url: str, consumer_group: str):
         self.consumer_group = consumer_group
         self.conn = psycopg.connect(
-            libpq_conninfo(database_url),
+            libpq_url(database_url),
             autocommit=False,
             application_name=application_name(consumer_group),
         )
@@ -279,8 +273,3 @@ class RawLoader:
             "updated_at = now()",
             [(self.consumer_group, t, p, o) for (t, p), o in sorted(next_offsets.items())],
         )
-
-
-def load_messages(loader: RawLoader, messages: Sequence[KafkaMessage]) -> BatchResult:
-    """Validate and load one batch (convenience for callers without a pipeline)."""
-    return loader.load(prepare_batch(messages))

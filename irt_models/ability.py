@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit
+
+from irt_models._types import BoolArray, FloatArray
 
 __all__ = [
     "AbilityEstimate",
@@ -34,7 +37,9 @@ class AbilityEstimate(NamedTuple):
     se: float
 
 
-def _items(correct, a, b, c):
+def _items(
+    correct: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray]:
     x = np.asarray(correct).astype(bool, copy=False).ravel()
     a = np.asarray(a, dtype=float).ravel()
     b = np.asarray(b, dtype=float).ravel()
@@ -47,7 +52,13 @@ def _items(correct, a, b, c):
     return x, a, b, c
 
 
-def pattern_log_likelihood(grid, correct, a, b, c):
+def pattern_log_likelihood(
+    grid: npt.ArrayLike,
+    correct: npt.ArrayLike,
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    c: npt.ArrayLike,
+) -> FloatArray:
     """log L(θ) = Σ_i [x_i log P_i(θ) + (1 − x_i) log(1 − P_i(θ))] at each θ of ``grid``.
 
     3PL with D = 1. With e = exp(z), z = a(θ − b): P = (c + e)/(1 + e) and 1 − P = (1 − c)/(1 + e),
@@ -63,25 +74,27 @@ class _Pattern:
 
     __slots__ = ("a", "b", "c_right", "right", "all_right", "wrong_const")
 
-    def __init__(self, x, a, b, c):
+    def __init__(self, x: BoolArray, a: FloatArray, b: FloatArray, c: FloatArray) -> None:
         self.a, self.b = a, b
         self.right = x
         self.all_right = bool(x.all())
         self.c_right = c[x]
         self.wrong_const = float(np.log1p(-c[~x]).sum()) if not self.all_right else 0.0
 
-    def log_likelihood(self, grid: np.ndarray) -> np.ndarray:
+    def log_likelihood(self, grid: FloatArray) -> FloatArray:
         z = self.a * (grid[..., None] - self.b)
         np.clip(z, -700.0, 700.0, out=z)
         e = np.exp(z)
-        out = -np.log1p(e).sum(axis=-1)
+        out: FloatArray = -np.log1p(e).sum(axis=-1)  # numpy types .sum() as Any
         if self.c_right.size:
             er = e if self.all_right else e[..., self.right]
             out += np.log(self.c_right + er).sum(axis=-1)
         return out + self.wrong_const
 
 
-def eap_from_log_posterior(grid, log_post):
+def eap_from_log_posterior(
+    grid: FloatArray, log_post: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     """Posterior mean and SD from log posterior values on an equally spaced grid (last axis).
 
     E[θ] = Σ θ_q w_q / Σ w_q with w_q = exp(log_post_q − max): the trapezoid rule, whose error
@@ -97,7 +110,15 @@ def eap_from_log_posterior(grid, log_post):
     return mean, np.sqrt(var)
 
 
-def eap(correct, a, b, c, prior_mean=0.0, prior_sd=1.0, n_quad=61):
+def eap(
+    correct: npt.ArrayLike,
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    c: npt.ArrayLike,
+    prior_mean: float = 0.0,
+    prior_sd: float = 1.0,
+    n_quad: int = 61,
+) -> AbilityEstimate:
     """Expected a posteriori θ with a N(prior_mean, prior_sd²) prior (Bock & Mislevy 1982).
 
     θ̂ = ∫θ L(θ)φ(θ)dθ / ∫L(θ)φ(θ)dθ, SE = posterior SD. The integrals use an adaptive
@@ -125,7 +146,8 @@ def eap(correct, a, b, c, prior_mean=0.0, prior_sd=1.0, n_quad=61):
             lo -= span if lp[0] > _NEGLIGIBLE else 0.0
             hi += span if lp[-1] > _NEGLIGIBLE else 0.0
             continue
-        mean, sd = eap_from_log_posterior(grid, lp)
+        post_mean, post_sd = eap_from_log_posterior(grid, lp)  # 0-d: one pattern
+        mean, sd = float(post_mean), float(post_sd)
         h = grid[1] - grid[0]
         if sd >= 2.5 * h:
             break
@@ -152,8 +174,13 @@ class RunningPosterior:
     """
 
     __slots__ = ("prior_mean", "prior_sd", "grid", "log_lik", "pattern")
+    prior_mean: float
+    prior_sd: float
+    grid: FloatArray
+    log_lik: FloatArray  # log L(θ) on ``grid``
+    pattern: tuple[BoolArray, FloatArray, FloatArray, FloatArray]  # correct, a, b, c so far
 
-    def __init__(self, prior_mean=0.0, prior_sd=1.0, n=501):
+    def __init__(self, prior_mean: float = 0.0, prior_sd: float = 1.0, n: int = 501) -> None:
         if prior_sd <= 0:
             raise ValueError(f"prior_sd must be positive (got {prior_sd})")
         self.prior_mean, self.prior_sd = float(prior_mean), float(prior_sd)
@@ -161,16 +188,21 @@ class RunningPosterior:
         self.log_lik = np.zeros(n)
         self.pattern = (np.zeros(0, bool), np.zeros(0), np.zeros(0), np.zeros(0))
 
-    def add(self, correct, a, b, c) -> RunningPosterior:
+    def add(
+        self, correct: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+    ) -> RunningPosterior:
         """The posterior after these answers too (scalars or aligned arrays)."""
         x, a, b, c = _items(np.atleast_1d(correct), np.atleast_1d(a), np.atleast_1d(b),
                             np.atleast_1d(c))  # fmt: skip
         new = RunningPosterior.__new__(RunningPosterior)
         new.prior_mean, new.prior_sd, new.grid = self.prior_mean, self.prior_sd, self.grid
         new.log_lik = self.log_lik + _Pattern(x, a, b, c).log_likelihood(self.grid)
-        new.pattern = tuple(
-            np.concatenate((old, more))
-            for old, more in zip(self.pattern, (x, a, b, c), strict=True)
+        old_x, old_a, old_b, old_c = self.pattern
+        new.pattern = (
+            np.concatenate((old_x, x)),
+            np.concatenate((old_a, a)),
+            np.concatenate((old_b, b)),
+            np.concatenate((old_c, c)),
         )
         return new
 
@@ -190,7 +222,9 @@ class RunningPosterior:
         return eap(*self.pattern, self.prior_mean, self.prior_sd)
 
 
-def _score_info(theta, x, a, b, c):
+def _score_info(
+    theta: float, x: BoolArray, a: FloatArray, b: FloatArray, c: FloatArray
+) -> tuple[float, float]:
     """Score dlogL/dθ and Fisher information at θ: Σ (x − P) P′/(PQ) and Σ P′²/(PQ)."""
     s = expit(a * (theta - b))
     p = c + (1.0 - c) * s
@@ -203,7 +237,16 @@ def _score_info(theta, x, a, b, c):
     return float(score), float(info)
 
 
-def _mode(x, a, b, c, prior_mean, prior_sd, bounds, n_grid=121):
+def _mode(
+    x: BoolArray,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    prior_mean: float,
+    prior_sd: float | None,
+    bounds: tuple[float, float],
+    n_grid: int = 121,
+) -> float:
     """Maximise log L(θ) (+ log prior) on [lo, hi]: grid search, then safeguarded Fisher scoring."""
     lo, hi = bounds
     grid = np.linspace(lo, hi, n_grid)
@@ -213,7 +256,7 @@ def _mode(x, a, b, c, prior_mean, prior_sd, bounds, n_grid=121):
         obj = obj - 0.5 * prec * (grid - prior_mean) ** 2
     k = int(np.argmax(obj))
     left, right = grid[max(k - 1, 0)], grid[min(k + 1, n_grid - 1)]
-    theta = grid[k]
+    theta: float = grid[k]
     for _ in range(50):
         score, info = _score_info(theta, x, a, b, c)
         if prior_sd is not None:
@@ -233,7 +276,13 @@ def _mode(x, a, b, c, prior_mean, prior_sd, bounds, n_grid=121):
     return theta
 
 
-def mle(correct, a, b, c, bounds=(-6.0, 6.0)):
+def mle(
+    correct: npt.ArrayLike,
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    c: npt.ArrayLike,
+    bounds: tuple[float, float] = (-6.0, 6.0),
+) -> AbilityEstimate:
     """Maximum-likelihood θ (Lord 1980, ch. 4), SE = 1/√I(θ̂) with I the 3PL test information.
 
     Grid search over ``bounds`` then Fisher scoring. When no finite maximum exists inside the
@@ -250,7 +299,15 @@ def mle(correct, a, b, c, bounds=(-6.0, 6.0)):
     return AbilityEstimate(float(theta), float(se))
 
 
-def map_estimate(correct, a, b, c, prior_mean=0.0, prior_sd=1.0, bounds=(-8.0, 8.0)):
+def map_estimate(
+    correct: npt.ArrayLike,
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    c: npt.ArrayLike,
+    prior_mean: float = 0.0,
+    prior_sd: float = 1.0,
+    bounds: tuple[float, float] = (-8.0, 8.0),
+) -> AbilityEstimate:
     """Maximum a posteriori θ with a N(prior_mean, prior_sd²) prior (Mislevy & Stocking 1989).
 
     Mode of log L(θ) − (θ − μ)²/(2σ²); SE = 1/√(I(θ̂) + 1/σ²).

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+import scipy.sparse as sp
 
 from irt_models import em
+from irt_models._types import BoolArray, FloatArray, IntArray, ResponseArray
 from irt_models.information import item_information, standard_errors
 from irt_models.item_fit import infit_outfit, rmsd
 from irt_models.model import METRIC
@@ -61,7 +65,9 @@ class CalibrationResult:
         return self.items[self.items["calibrated"]]
 
 
-def _prepare(responses: pd.DataFrame):
+def _prepare(
+    responses: pd.DataFrame,
+) -> tuple[IntArray, IntArray, ResponseArray, npt.NDArray[Any], npt.NDArray[Any]]:
     missing = {"person", "item", "correct"} - set(responses.columns)
     if missing:
         raise ValueError(
@@ -80,7 +86,7 @@ def _prepare(responses: pd.DataFrame):
     return person_code[first], item_code[first], correct[first], person_ids, item_ids
 
 
-def _anchor_table(anchors, item_ids):
+def _anchor_table(anchors: pd.DataFrame | None, item_ids: npt.NDArray[Any]) -> pd.DataFrame | None:
     if anchors is None or len(anchors) == 0:
         return None
     missing = {"item", "a", "b", "c"} - set(anchors.columns)
@@ -92,7 +98,7 @@ def _anchor_table(anchors, item_ids):
         raise ValueError("anchors need finite a > 0, b and c")
     if ((vals[:, 2] < 0) | (vals[:, 2] >= 1)).any():
         raise ValueError("anchors need 0 <= c < 1")
-    anc = anc.assign(code=pd.Index(item_ids).get_indexer(anc["item"]))
+    anc = anc.assign(code=pd.Index(item_ids).get_indexer(pd.Index(anc["item"])))
     return anc[anc["code"] >= 0]
 
 
@@ -198,8 +204,8 @@ def calibrate_3pl(
         items[name] = np.nan
     cols = {"a": a, "b": b, "c": c, "se_a": se[:, 0], "se_b": se[:, 1], "se_c": se[:, 2]}
     cols.update(rmsd=item_rmsd, infit=infit, outfit=outfit)
-    for name, vals in cols.items():
-        items.loc[act_idx, name] = vals
+    for name, values in cols.items():
+        items.loc[act_idx, name] = values
     items["calibrated"] = active
     items["anchor"] = is_anchor
     items["reason"] = np.where(is_anchor, "anchor (held fixed)", reason)
@@ -229,7 +235,35 @@ def calibrate_3pl(
     )
 
 
-def _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter, estimate_latent):
+class _EmFit(TypedDict):
+    """What `_run_em` returns: the full item arrays, the latent N(mu, sd²) and convergence."""
+
+    a: FloatArray
+    b: FloatArray
+    c: FloatArray
+    mu: float
+    sd: float
+    converged: bool
+    iterations: int
+    max_change: float
+    history: list[float]
+
+
+def _run_em(
+    s: sp.csr_matrix,
+    st: sp.csr_matrix,
+    quad: em.Quadrature,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    free: BoolArray,
+    use_c: bool,
+    priors: bool,
+    accelerate: bool,
+    tol: float,
+    max_iter: int,
+    estimate_latent: bool,
+) -> _EmFit:
     """EM iterations on the free items (and μ, log σ with anchors), SQUAREM-accelerated."""
     n_free = int(free.sum())
     k = 3 if use_c else 2
@@ -238,7 +272,7 @@ def _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter
                     max_change=0.0, history=[])  # fmt: skip
     r_slice = slice(0, n_free * k)
 
-    def unpack(vec):
+    def unpack(vec: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, float, float]:
         x = vec[r_slice].reshape(n_free, k)
         fa, fb, fc = em.from_working(x, use_c)
         aa, bb, cc = a.copy(), b.copy(), c.copy()
@@ -246,11 +280,11 @@ def _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter
         mu, sd = (vec[-2], float(np.exp(vec[-1]))) if estimate_latent else (0.0, 1.0)
         return aa, bb, cc, mu, sd
 
-    def natural(vec):
+    def natural(vec: FloatArray) -> FloatArray:
         aa, bb, cc, mu, sd = unpack(vec)
         return np.concatenate([aa[free], bb[free], cc[free], [mu, sd]])
 
-    def em_map(vec):
+    def em_map(vec: FloatArray) -> tuple[FloatArray, float]:
         aa, bb, cc, mu, sd = unpack(vec)
         theta = mu + sd * quad.z
         post, counts, loglik = em.e_step(s, st, em.log_table(theta, aa, bb, cc), quad.log_w)
@@ -264,10 +298,10 @@ def _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter
         out = [x_new.ravel()]
         if estimate_latent:
             m, sdv = em.latent_moments(post.sum(axis=0), theta)
-            out.append([m, np.log(sdv)])
+            out.append(np.array([m, np.log(sdv)]))
         return np.concatenate(out), obj
 
-    def clip(vec):
+    def clip(vec: FloatArray) -> FloatArray:
         vec = vec.copy()
         vec[r_slice] = em.clip_working(vec[r_slice].reshape(n_free, k)).ravel()
         if estimate_latent:
@@ -281,7 +315,7 @@ def _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter
     iterations = 0
     step_max = 1.0
 
-    def step(vec):
+    def step(vec: FloatArray) -> tuple[FloatArray, float, float]:
         nonlocal iterations
         new, obj = em_map(vec)
         iterations += 1

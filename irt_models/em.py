@@ -19,6 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, logit
 
+from irt_models._types import FloatArray, IntArray, ResponseArray
+
 #: c ~ Beta(C_PRIOR_ALPHA, C_PRIOR_BETA): mode 0.2, mean 0.227 (mirt's customary guessing prior).
 C_PRIOR_ALPHA, C_PRIOR_BETA = 5.0, 17.0
 #: log a ~ N(LOG_A_PRIOR_MEAN, LOG_A_PRIOR_SD²).
@@ -37,8 +39,8 @@ class Quadrature:
     θ_q = μ + σ·z_q for a latent N(μ, σ²) (μ = 0, σ = 1 unless anchors fix the scale).
     """
 
-    z: np.ndarray
-    log_w: np.ndarray
+    z: FloatArray
+    log_w: FloatArray
 
     @classmethod
     def normal(cls, n_quad: int, limit: float = 6.0) -> Quadrature:
@@ -51,7 +53,13 @@ class Quadrature:
         return cls(z=z, log_w=log_w)
 
 
-def response_matrix(person: np.ndarray, item: np.ndarray, correct: np.ndarray, n_persons, n_items):
+def response_matrix(
+    person: IntArray,
+    item: IntArray,
+    correct: ResponseArray,
+    n_persons: int,
+    n_items: int,
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Sparse S (persons × 2J, CSR) and Sᵀ (CSR) from integer-coded long responses."""
     col = item + n_items * (1 - correct.astype(np.int64))
     s = sp.csr_matrix(
@@ -61,7 +69,7 @@ def response_matrix(person: np.ndarray, item: np.ndarray, correct: np.ndarray, n
     return s, s.T.tocsr()
 
 
-def log_table(theta: np.ndarray, a, b, c) -> np.ndarray:
+def log_table(theta: FloatArray, a: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
     """2J × Q table [log P_j(θ_q); log(1 − P_j(θ_q))] of the 3PL (D = 1), computed stably."""
     z = a[:, None] * (theta[None, :] - b[:, None])
     np.clip(z, -700.0, 700.0, out=z)
@@ -72,7 +80,9 @@ def log_table(theta: np.ndarray, a, b, c) -> np.ndarray:
     return np.vstack([log_p, log_q])
 
 
-def e_step(s: sp.csr_matrix, st: sp.csr_matrix, table: np.ndarray, log_w: np.ndarray):
+def e_step(
+    s: sp.csr_matrix, st: sp.csr_matrix, table: FloatArray, log_w: FloatArray
+) -> tuple[FloatArray, FloatArray, float]:
     """Posterior over the quadrature for every person, and the expected counts per item.
 
     log f_p(q) = (S·T)_pq + log w_q; posterior π_pq = f_p(q)/Σ_q f_p(q); marginal log-likelihood
@@ -90,7 +100,7 @@ def e_step(s: sp.csr_matrix, st: sp.csr_matrix, table: np.ndarray, log_w: np.nda
     return lp, st @ lp, loglik
 
 
-def log_prior(a, c, use_c: bool) -> float:
+def log_prior(a: FloatArray, c: FloatArray, use_c: bool) -> float:
     """Σ over free items of log LogNormal(a; 0, 0.5) + log Beta(c; 5, 17), up to constants."""
     la = np.log(a)
     out = float(np.sum(-la - 0.5 * ((la - LOG_A_PRIOR_MEAN) / LOG_A_PRIOR_SD) ** 2))
@@ -99,13 +109,13 @@ def log_prior(a, c, use_c: bool) -> float:
     return out
 
 
-def to_working(a, b, c, use_c: bool) -> np.ndarray:
+def to_working(a: FloatArray, b: FloatArray, c: FloatArray, use_c: bool) -> FloatArray:
     """Stack (log a, b, logit c) as an items × k array (k = 3 for the 3PL, 2 for the 2PL)."""
     cols = [np.log(a), b] + ([logit(c)] if use_c else [])
     return np.column_stack(cols)
 
 
-def from_working(x: np.ndarray, use_c: bool):
+def from_working(x: FloatArray, use_c: bool) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Inverse of `to_working`: (a, b, c) with c = 0 for the 2PL."""
     a = np.exp(x[:, 0])
     b = x[:, 1].copy()
@@ -113,7 +123,7 @@ def from_working(x: np.ndarray, use_c: bool):
     return a, b, c
 
 
-def clip_working(x: np.ndarray) -> np.ndarray:
+def clip_working(x: FloatArray) -> FloatArray:
     """Project working parameters onto the box that keeps estimates finite."""
     x[:, 0] = np.clip(x[:, 0], *_LOG_A_BOUNDS)
     x[:, 1] = np.clip(x[:, 1], *_B_BOUNDS)
@@ -122,7 +132,16 @@ def clip_working(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def m_step(x, theta, r, w, *, use_c: bool, priors: bool, n_newton: int = 3):
+def m_step(
+    x: FloatArray,
+    theta: FloatArray,
+    r: FloatArray,
+    w: FloatArray,
+    *,
+    use_c: bool,
+    priors: bool,
+    n_newton: int = 3,
+) -> FloatArray:
     """Fisher-scoring M-step for every free item at once, in working parameters.
 
     Maximises Σ_q [r_q log P(θ_q) + w_q log(1 − P(θ_q))] + log prior, for items (rows of x,
@@ -171,7 +190,7 @@ def m_step(x, theta, r, w, *, use_c: bool, priors: bool, n_newton: int = 3):
     return x
 
 
-def latent_moments(post_sum: np.ndarray, theta: np.ndarray):
+def latent_moments(post_sum: FloatArray, theta: FloatArray) -> tuple[float, float]:
     """Mean and SD of the latent distribution from Σ_p π_pq (Bock & Aitkin 1981, eq. 23-style)."""
     wts = post_sum / post_sum.sum()
     mu = float(wts @ theta)

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from irt_models.selection import ItemPool
-from irt_models.simulation import CatPolicy, simulate_cat
+from irt_models.simulation import CatPolicy, SimulationReport, simulate_cat
 
 __all__ = ["SympsonHetterResult", "sympson_hetter"]
 
@@ -48,7 +49,7 @@ def sympson_hetter(
     r_max: float = 0.25,
     *,
     test_length: int | None = None,
-    lengths=None,
+    lengths: npt.ArrayLike | None = None,
     n_simulees: int = 2000,
     n_iter: int = 10,
     rng: np.random.Generator | None = None,
@@ -59,7 +60,7 @@ def sympson_hetter(
     verify: bool = False,
     margin: float | None = 0.0,
     smooth: bool = False,
-    test_quotas=None,
+    test_quotas: npt.ArrayLike | None = None,
 ) -> SympsonHetterResult:
     """Iterate K_i ← min(1, r_max / P(S_i)) over ``n_iter`` simulations (Sympson & Hetter 1985).
 
@@ -89,6 +90,7 @@ def sympson_hetter(
     if (test_length is None) == (lengths is None):
         raise ValueError("give either test_length or lengths")
     if lengths is None:
+        assert test_length is not None  # one of the two is given (checked above)
         if test_length > bank.n_items:
             raise ValueError(f"test_length {test_length} exceeds the pool size {bank.n_items}")
         observed = np.array([test_length])
@@ -114,7 +116,7 @@ def sympson_hetter(
         quotas=quotas if quotas is not None else base.quotas,
     )
 
-    def run(K):
+    def run(K: npt.NDArray[np.float64]) -> SimulationReport:
         pool = ItemPool.build(bank.a, bank.b, bank.c, K, bank.membership)
         # one observed length: no draw (keeps the random stream of fixed-length runs)
         pick = (np.zeros(n_simulees, dtype=np.int64) if observed.size == 1

@@ -18,14 +18,17 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from irt_models._types import BoolArray, FloatArray
 from irt_models.em import C_PRIOR_ALPHA, C_PRIOR_BETA, LOG_A_PRIOR_MEAN, LOG_A_PRIOR_SD
 
 
-def _derivatives(theta, a, b, c, use_c):
+def _derivatives(
+    theta: FloatArray, a: FloatArray, b: FloatArray, c: FloatArray, use_c: bool
+) -> tuple[FloatArray, FloatArray, list[FloatArray], dict[tuple[int, int], FloatArray]]:
     """P, Q and the first and second derivatives of P in (a, b, c) at every (item, θ_q)."""
     a_, b_, c_ = a[:, None], b[:, None], c[:, None]
     d = theta[None, :] - b_
-    s = expit(a_ * d)
+    s: FloatArray = expit(a_ * d)  # scipy has no type information
     s1 = s * (1.0 - s)
     s2 = s1 * (1.0 - 2.0 * s)
     g = 1.0 - c_
@@ -45,7 +48,7 @@ def _derivatives(theta, a, b, c, use_c):
     return p, q, first, second
 
 
-def prior_curvature(a, c, use_c, priors):
+def prior_curvature(a: FloatArray, c: FloatArray, use_c: bool, priors: bool) -> FloatArray:
     """−∇² log prior in (a, b, c) per item: LogNormal(0, 0.5) on a, Beta(5, 17) on c."""
     k = 3 if use_c else 2
     out = np.zeros((a.size, k, k))
@@ -61,17 +64,17 @@ def prior_curvature(a, c, use_c, priors):
 
 def item_information(
     st: sp.csr_matrix,
-    post: np.ndarray,
-    theta: np.ndarray,
-    a,
-    b,
-    c,
-    r: np.ndarray,
-    w: np.ndarray,
+    post: FloatArray,
+    theta: FloatArray,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    r: FloatArray,
+    w: FloatArray,
     *,
     use_c: bool,
     priors: bool,
-):
+) -> tuple[FloatArray, FloatArray]:
     """Louis observed-information blocks (J × k × k) and expected complete-data blocks.
 
     ``st`` is the 2J × persons transpose of the indicator matrix of `irt_models.em` (CSR),
@@ -108,7 +111,7 @@ def item_information(
     return observed + prior, expected + prior
 
 
-def standard_errors(observed: np.ndarray, expected: np.ndarray):
+def standard_errors(observed: FloatArray, expected: FloatArray) -> tuple[FloatArray, BoolArray]:
     """√diag of the inverse information per item; a block that is not positive definite uses
     the expected complete-data information instead. Returns (se J × k, used_fallback J)."""
     se = np.empty(observed.shape[:2])

@@ -12,20 +12,33 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from irt_models._types import FloatArray, IntArray, ResponseArray
 from irt_models.model import prob_3pl
 
 
-def rmsd(theta, a, b, c, r, w) -> np.ndarray:
+def rmsd(
+    theta: FloatArray, a: FloatArray, b: FloatArray, c: FloatArray, r: FloatArray, w: FloatArray
+) -> FloatArray:
     """RMSD_j = √(Σ_q (n_jq/n_j)·(r_jq/n_jq − P_j(θ_q))²) from expected counts r, w (J × Q)."""
     n = r + w
     p_model = prob_3pl(theta, a, b, c).T  # J × Q
     with np.errstate(divide="ignore", invalid="ignore"):
         p_obs = np.where(n > 0, r / n, 0.0)
         weights = n / n.sum(axis=1, keepdims=True)
-    return np.sqrt(np.nansum(weights * (p_obs - p_model) ** 2, axis=1))
+    msd: FloatArray = np.nansum(weights * (p_obs - p_model) ** 2, axis=1)  # numpy types it Any
+    return np.sqrt(msd)
 
 
-def infit_outfit(person_theta, person, item, correct, a, b, c, n_items):
+def infit_outfit(
+    person_theta: FloatArray,
+    person: IntArray,
+    item: IntArray,
+    correct: ResponseArray,
+    a: FloatArray,
+    b: FloatArray,
+    c: FloatArray,
+    n_items: int,
+) -> tuple[FloatArray, FloatArray]:
     """Infit and outfit mean squares per item, persons at ``person_theta`` (their EAP θ̂).
 
     ``person``, ``item``, ``correct`` are the integer-coded responses.

@@ -18,11 +18,15 @@ parameters become a* = a/A, b* = A·b + B, c* = c (Kolen & Brennan 2014, §6.2).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
+
+from irt_models._types import BoolArray, FloatArray
 
 __all__ = ["AnchorLink", "Link", "link_anchors", "mean_sigma", "stocking_lord"]
 
@@ -32,7 +36,7 @@ _A_BOUNDS = (0.2, 5.0)
 _B_BOUNDS = (-5.0, 5.0)
 
 
-def mean_sigma(b_new, b_ref) -> tuple[float, float]:
+def mean_sigma(b_new: npt.ArrayLike, b_ref: npt.ArrayLike) -> tuple[float, float]:
     """Slope A and intercept B of the mean-sigma link taking the new scale onto the reference.
 
     A = SD(b_ref)/SD(b_new), B = mean(b_ref) − A·mean(b_new) (Marco 1977; Kolen & Brennan 2014,
@@ -58,13 +62,24 @@ class Link:
     iterations: int
 
 
-def _tcc(theta, a, b, c):
+def _tcc(theta: FloatArray, a: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
     """Test characteristic curve Σ_j c_j + (1 − c_j)/(1 + exp(−a_j(θ − b_j))) at each θ."""
     p = c[None, :] + (1.0 - c[None, :]) * expit(a[None, :] * (theta[:, None] - b[None, :]))
-    return p.sum(axis=1)
+    out: FloatArray = p.sum(axis=1)
+    return out
 
 
-def stocking_lord(a_free, b_free, c_free, a_ref, b_ref, c_ref, *, theta=None, weights=None) -> Link:
+def stocking_lord(
+    a_free: npt.ArrayLike,
+    b_free: npt.ArrayLike,
+    c_free: npt.ArrayLike,
+    a_ref: npt.ArrayLike,
+    b_ref: npt.ArrayLike,
+    c_ref: npt.ArrayLike,
+    *,
+    theta: npt.ArrayLike | None = None,
+    weights: npt.ArrayLike | None = None,
+) -> Link:
     """Stocking-Lord (1983) linking constants A, B with θ_ref = A·θ_free + B.
 
     Minimises F(A, B) = Σ_q w_q [T_ref(A·θ_q + B) − T_free(θ_q)]² / Σ_q w_q over points θ_q of
@@ -90,7 +105,7 @@ def stocking_lord(a_free, b_free, c_free, a_ref, b_ref, c_ref, *, theta=None, we
     w = w / w.sum()
     target = _tcc(theta, a_free, b_free, c_free)
 
-    def loss(x):
+    def loss(x: FloatArray) -> tuple[float, FloatArray]:
         """F(A, B) per item and its analytic gradient (T'_ref = Σ_j (1 − c_j)·a_j·s_j(1 − s_j))."""
         A, B = x
         t = A * theta + B
@@ -114,7 +129,7 @@ def stocking_lord(a_free, b_free, c_free, a_ref, b_ref, c_ref, *, theta=None, we
     # the gradient there, not only by the optimiser's flag.
     ok = res.success or float(np.abs(res.jac).max()) < 1e-6
     if not ok or on_bound or not np.isfinite(res.fun):
-        return Link(A0, B0, "mean_sigma", False, loss([A0, B0])[0], int(res.nit))
+        return Link(A0, B0, "mean_sigma", False, loss(np.array([A0, B0]))[0], int(res.nit))
     return Link(A, B, "stocking_lord", True, float(res.fun), int(res.nit))
 
 
@@ -146,7 +161,9 @@ class AnchorLink:
         return self.items[~self.items["flagged"]]
 
 
-def _judge(df, A, B, min_shift, z_limit, a_ratio):
+def _judge(
+    df: pd.DataFrame, A: float, B: float, min_shift: float, z_limit: float, a_ratio: float
+) -> pd.DataFrame:
     """Linked parameters, differences and the per-anchor verdict (severity > 1 = drifted)."""
     df = df.copy()
     df["a_linked"] = df["a_free"] / A
@@ -175,7 +192,7 @@ def _judge(df, A, B, min_shift, z_limit, a_ratio):
     return df
 
 
-def _reason(r) -> str:
+def _reason(r: Any) -> str:
     if r.severity_b >= r.severity_a:
         return (
             f"drift: linked Δb = {r.delta_b:+.2f} beyond max(0.3, 3·SE) = {r.limit_b:.2f} "
@@ -229,7 +246,7 @@ def link_anchors(
     max_drops = int(np.floor(max_drop_share * judged.sum()))
     rounds = 0
 
-    def relink(members):
+    def relink(members: BoolArray) -> tuple[Link, pd.DataFrame, FloatArray]:
         nonlocal rounds
         rounds += 1
         s = df[members]
@@ -237,7 +254,7 @@ def link_anchors(
             s["a_free"], s["b_free"], s["c_free"], s["a_ref"], s["b_ref"], s["c_ref"]
         )
         out = _judge(df, link.A, link.B, min_shift, z_limit, a_ratio)
-        sev = np.maximum(out["severity_b"], out["severity_a"]).to_numpy()
+        sev = np.maximum(out["severity_b"].to_numpy(), out["severity_a"].to_numpy())
         return link, out, np.where(judged, sev, 0.0)
 
     # 1. A clean core: drop the worst anchor while any is beyond `purify` of its limit. Drifted

@@ -4,14 +4,18 @@
 
 Every function here broadcasts an ability array against item arrays: the result has shape
 ``theta.shape + a.shape`` (scalar θ gives one value per item; a vector of abilities and a vector of
-items give an abilities × items matrix). Logarithms are computed without forming P first, so
-they stay finite far in the tails.
+items give an abilities × items matrix; all-scalar arguments give a NumPy scalar, which the
+annotations, like NumPy's own stubs, count as a 0-d array). Logarithms are computed without
+forming P first, so they stay finite far in the tails.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit, log_expit
+
+from irt_models._types import FloatArray
 
 #: Name of the metric every parameter of this package is expressed in. Stored parameter sets
 #: record it so a later reader never mixes the logistic metric with the normal-ogive one (D = 1.7).
@@ -20,7 +24,9 @@ METRIC = "logistic_D1"
 D = 1.0
 
 
-def _outer(theta, a, b, c):
+def _outer(
+    theta: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     theta = np.asarray(theta, dtype=float)
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
@@ -29,23 +35,30 @@ def _outer(theta, a, b, c):
     return theta.reshape(theta.shape + (1,) * a.ndim), a, b, c
 
 
-def logit_3pl(theta, a, b, c=None):
+def logit_3pl(
+    theta: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike | None = None
+) -> FloatArray:
     """Linear predictor z = D·a·(θ − b) with D = 1, broadcast as ``theta.shape + a.shape``."""
     th, a, b, _ = _outer(theta, a, b, 0.0 if c is None else c)
     return D * a * (th - b)
 
 
-def prob_3pl(theta, a, b, c):
+def prob_3pl(
+    theta: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+) -> FloatArray:
     """Probability of a correct answer, P(θ) = c + (1 − c)·σ(a(θ − b)), σ the logistic function.
 
     Shape ``theta.shape + a.shape`` (Birnbaum 1968; logistic metric D = 1).
     """
     th, a, b, c = _outer(theta, a, b, c)
     z = D * a * (th - b)
-    return c + (1.0 - c) * expit(z)
+    s: FloatArray = expit(z)  # scipy has no type information: say what its ufunc returns here
+    return c + (1.0 - c) * s
 
 
-def log_prob_3pl(theta, a, b, c):
+def log_prob_3pl(
+    theta: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
     """log P(θ) and log(1 − P(θ)) of the 3PL, computed stably in log space.
 
     log P = logaddexp(log c, log(1 − c) − softplus(−z)),
@@ -57,7 +70,7 @@ def log_prob_3pl(theta, a, b, c):
     return log_pq_from_logit(z, c)
 
 
-def log_pq_from_logit(z, c):
+def log_pq_from_logit(z: FloatArray, c: FloatArray) -> tuple[FloatArray, FloatArray]:
     """log P and log(1 − P) from the linear predictor z and guessing c (see `log_prob_3pl`)."""
     log1m_c = np.log1p(-c)
     with np.errstate(divide="ignore"):
@@ -67,7 +80,9 @@ def log_pq_from_logit(z, c):
     return log_p, log_q
 
 
-def info_3pl(theta, a, b, c):
+def info_3pl(
+    theta: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+) -> FloatArray:
     """Fisher information of a 3PL item, I(θ) = a² · (Q/P) · ((P − c)/(1 − c))²  (Lord 1980, eq. 5-17).
 
     With D = 1 and s = σ(a(θ − b)) this is a²(1 − c)(1 − s)s² / (c + (1 − c)s). Shape
@@ -88,16 +103,26 @@ def info_3pl(theta, a, b, c):
     return num.reshape(shape)
 
 
-def total_info_3pl(theta, a, b, c):
+def total_info_3pl(
+    theta: npt.ArrayLike, a: npt.ArrayLike, b: npt.ArrayLike, c: npt.ArrayLike
+) -> FloatArray:
     """Test information, the sum of item informations over the items (last axis)."""
-    return info_3pl(theta, a, b, c).sum(axis=-1)
+    total: FloatArray = info_3pl(theta, a, b, c).sum(axis=-1)  # numpy types .sum() as Any
+    return total
 
 
-def log_likelihood(theta, correct, a, b, c):
+def log_likelihood(
+    theta: npt.ArrayLike,
+    correct: npt.ArrayLike,
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
+    c: npt.ArrayLike,
+) -> FloatArray:
     """Log-likelihood of a response pattern, Σ_i [x_i log P_i(θ) + (1 − x_i) log(1 − P_i(θ))].
 
     ``correct`` (0/1) is aligned with the item arrays; shape ``theta.shape``.
     """
     x = np.asarray(correct, dtype=bool)
     log_p, log_q = log_prob_3pl(theta, a, b, c)
-    return np.where(x, log_p, log_q).sum(axis=-1)
+    total: FloatArray = np.where(x, log_p, log_q).sum(axis=-1)  # numpy types .sum() as Any
+    return total

@@ -26,8 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit
 
+from irt_models._types import BoolArray, FloatArray, IntArray
 from irt_models.model import info_3pl
 
 __all__ = ["ItemPool", "Selection", "select_batch", "select_next_item"]
@@ -44,18 +46,25 @@ class ItemPool:
     resolved "a quota on a topic includes its subtopics". Build once, reuse for every decision.
     """
 
-    a: np.ndarray
-    b: np.ndarray
-    c: np.ndarray
-    K: np.ndarray
-    membership: np.ndarray
-    _info_scale: np.ndarray = field(init=False, repr=False)  # a²(1 − c)
+    a: FloatArray
+    b: FloatArray
+    c: FloatArray
+    K: FloatArray
+    membership: BoolArray
+    _info_scale: FloatArray = field(init=False, repr=False)  # a²(1 − c)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_info_scale", self.a * self.a * (1.0 - self.c))
 
     @classmethod
-    def build(cls, a, b, c, K=None, membership=None) -> ItemPool:
+    def build(
+        cls,
+        a: npt.ArrayLike,
+        b: npt.ArrayLike,
+        c: npt.ArrayLike,
+        K: npt.ArrayLike | None = None,
+        membership: npt.ArrayLike | None = None,
+    ) -> ItemPool:
         """Validate and freeze the arrays; K defaults to 1 and membership to no quota topics."""
         a = np.asarray(a, dtype=float)
         n = a.size
@@ -74,11 +83,11 @@ class ItemPool:
         """Number of items in the pool."""
         return self.a.size
 
-    def information_at(self, theta: float, idx: np.ndarray) -> np.ndarray:
+    def information_at(self, theta: float, idx: IntArray) -> FloatArray:
         """3PL information of items ``idx`` at one θ: `info_3pl`'s formula, written for the
         single-student path (no broadcasting set-up, a²(1 − c) computed once per pool)."""
         c = self.c[idx]
-        s = expit(self.a[idx] * (theta - self.b[idx]))
+        s: FloatArray = expit(self.a[idx] * (theta - self.b[idx]))  # scipy has no type information
         den = (1.0 - c) * s
         den += c
         np.maximum(den, 1e-300, out=den)
@@ -91,7 +100,8 @@ class ItemPool:
     @property
     def n_topics(self) -> int:
         """Number of quota topics (columns of ``membership``)."""
-        return self.membership.shape[1]
+        topics: int = self.membership.shape[1]  # numpy types shape entries as Any
+        return topics
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,13 @@ class Selection:
 
 
 def eligibility(
-    pool: ItemPool, served, quota_remaining, positions_remaining, capped, rejected=None
-):
+    pool: ItemPool,
+    served: npt.ArrayLike,
+    quota_remaining: npt.ArrayLike | None,
+    positions_remaining: npt.ArrayLike | None,
+    capped: npt.ArrayLike | None,
+    rejected: npt.ArrayLike | None = None,
+) -> tuple[BoolArray, BoolArray]:
     """Eligible mask (m × n) under served items, quotas, SH set-asides and the cap, and which rows
     relaxed the cap. Quota rule: items of a used-up quota topic are out; when
     positions_remaining ≤ Σ open quota, only items counting toward an open quota are in. A
@@ -116,6 +131,10 @@ def eligibility(
     Set-aside (``rejected``) items and capped items are soft: dropped only if something is left."""
     elig = ~np.asarray(served, dtype=bool)
     if pool.n_topics:
+        if quota_remaining is None or positions_remaining is None:
+            raise ValueError(
+                "a pool with quota topics needs quota_remaining and positions_remaining"
+            )
         quota = np.asarray(quota_remaining, dtype=np.int64).reshape(elig.shape[0], pool.n_topics)
         mem_t = pool.membership.T.astype(np.float32)
         blocked = (quota == 0).astype(np.float32) @ mem_t > 0
@@ -136,7 +155,14 @@ def eligibility(
     return elig, relaxed
 
 
-def _one_pass(info, elig, K, rng, k, use_sh):
+def _one_pass(
+    info: FloatArray,
+    elig: BoolArray,
+    K: FloatArray,
+    rng: np.random.Generator,
+    k: int,
+    use_sh: bool,
+) -> tuple[IntArray, BoolArray]:
     """One Sympson-Hetter pass per row. Returns (chosen index or −1, boolean "considered" mask)."""
     m, n = info.shape
     accepted = elig & (rng.random((m, n)) < K) if use_sh else elig
@@ -165,7 +191,7 @@ def _one_pass(info, elig, K, rng, k, use_sh):
     chosen[ok] = best[ok]
     # considered: every candidate met before the accepted one (all eligible ones if none was)
     considered = elig.copy()
-    if hit.any():
+    if order is not None and hit.any():  # hit is all False when order is None (k = 1)
         considered[hit] = in_top[hit] & (order[hit] <= order[hit, first_top[hit]][:, None])
     if ok.any():
         considered[ok] = in_top[ok] | (elig[ok] & (key[ok] >= key[ok, best[ok]][:, None]))
@@ -174,19 +200,19 @@ def _one_pass(info, elig, K, rng, k, use_sh):
 
 def select_batch(
     pool: ItemPool,
-    theta,
+    theta: npt.ArrayLike,
     *,
-    served,
-    quota_remaining=None,
-    positions_remaining=None,
-    capped=None,
-    rejected=None,
+    served: npt.ArrayLike,
+    quota_remaining: npt.ArrayLike | None = None,
+    positions_remaining: npt.ArrayLike | None = None,
+    capped: npt.ArrayLike | None = None,
+    rejected: npt.ArrayLike | None = None,
     rng: np.random.Generator,
     randomesque_k: int = 1,
     use_sympson_hetter: bool = True,
     adaptive: bool = True,
     max_redraws: int = 100,
-):
+) -> tuple[IntArray, BoolArray, npt.NDArray[np.int64], BoolArray]:
     """Apply the selection rules to m students at once (rows of ``served`` etc.).
 
     Returns (index (m,) with −1 where the pool is exhausted, cap_relaxed (m,), sh_redraws (m,),
@@ -197,8 +223,6 @@ def select_batch(
     m, n = served.shape
     if n != pool.n_items:
         raise ValueError(f"served has {n} columns but the pool has {pool.n_items} items")
-    if pool.n_topics and (quota_remaining is None or positions_remaining is None):
-        raise ValueError("a pool with quota topics needs quota_remaining and positions_remaining")
     elig, relaxed = eligibility(
         pool, served, quota_remaining, positions_remaining, capped, rejected
     )
@@ -247,11 +271,11 @@ def select_next_item(
     pool: ItemPool,
     theta: float,
     *,
-    served_mask,
-    quota_remaining=None,
-    positions_remaining=None,
-    capped_mask=None,
-    rejected_mask=None,
+    served_mask: npt.ArrayLike,
+    quota_remaining: npt.ArrayLike | None = None,
+    positions_remaining: int | None = None,
+    capped_mask: npt.ArrayLike | None = None,
+    rejected_mask: npt.ArrayLike | None = None,
     rng: np.random.Generator,
     randomesque_k: int = 1,
     use_sympson_hetter: bool = True,
@@ -267,10 +291,6 @@ def select_next_item(
     positions = None if positions_remaining is None else [positions_remaining]
     rejected = None if rejected_mask is None else np.asarray(rejected_mask, bool)[None, :]
     if adaptive and randomesque_k == 1 and served.shape[1] == pool.n_items:
-        if pool.n_topics and (quota is None or positions is None):
-            raise ValueError(
-                "a pool with quota topics needs quota_remaining and positions_remaining"
-            )
         elig, relaxed = eligibility(pool, served, quota, positions, capped_mask, rejected)
         return _next_by_information(pool, theta, elig[0], bool(relaxed[0]), rng, use_sympson_hetter)
     chosen, relaxed, redraws, considered = select_batch(
@@ -303,7 +323,13 @@ _HEAD = 16  # candidates sorted up front by the single-student path
 
 
 def _next_by_information(
-    pool: ItemPool, theta: float, elig, relaxed: bool, rng, use_sh: bool, max_redraws: int = 100
+    pool: ItemPool,
+    theta: float,
+    elig: BoolArray,
+    relaxed: bool,
+    rng: np.random.Generator,
+    use_sh: bool,
+    max_redraws: int = 100,
 ) -> Selection:
     """`select_batch`'s rules 3–5 for one student with randomesque_k = 1, the API's hot path.
 
@@ -348,7 +374,7 @@ def _next_by_information(
     return _drawn(idx, order, relaxed, max_redraws + 1)
 
 
-def _drawn(idx: int, order, relaxed: bool, redraws: int) -> Selection:
+def _drawn(idx: int, order: IntArray, relaxed: bool, redraws: int) -> Selection:
     """After a failed pass every eligible item was put to the lottery: all but `idx` rejected."""
     rejected = tuple(sorted(int(i) for i in order if i != idx))
     return Selection(index=idx, status=OK, cap_relaxed=relaxed, sh_redraws=redraws,

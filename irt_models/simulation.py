@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from scipy.special import expit
 
+from irt_models._types import FloatArray
 from irt_models.ability import eap_from_log_posterior
 from irt_models.model import info_3pl
 from irt_models.selection import ItemPool, select_batch
@@ -39,7 +41,7 @@ class CatPolicy:
     prior_mean: float = 0.0
     prior_sd: float = 1.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.se_kind not in ("posterior", "information"):
             raise ValueError(f"se_kind must be 'posterior' or 'information' (got {self.se_kind!r})")
         if not 1 <= self.min_length <= self.max_length:
@@ -65,22 +67,22 @@ class SimulationReport:
     n_exhausted: int
     n_cap_relaxed: int
     n_sh_redraws: int
-    exposure: np.ndarray = field(repr=False)
-    considered: np.ndarray = field(repr=False)
-    lengths: np.ndarray = field(repr=False)
-    theta: np.ndarray = field(repr=False)
-    theta_hat: np.ndarray = field(repr=False)
-    se: np.ndarray = field(repr=False)
-    administered: np.ndarray = field(repr=False)
+    exposure: FloatArray = field(repr=False)
+    considered: npt.NDArray[np.int64] = field(repr=False)
+    lengths: npt.NDArray[np.int64] = field(repr=False)
+    theta: FloatArray = field(repr=False)
+    theta_hat: FloatArray = field(repr=False)
+    se: FloatArray = field(repr=False)
+    administered: npt.NDArray[np.int64] = field(repr=False)
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, float]:
         """The scalar figures of the report."""
         keys = ("bias", "rmse", "mean_length", "p90_length", "max_exposure", "mean_exposure",
                 "pool_usage", "overlap_rate", "n_exhausted", "n_cap_relaxed", "n_sh_redraws")  # fmt: skip
         return {k: getattr(self, k) for k in keys}
 
 
-def overlap_rate(exposure_counts, n_simulees: int, mean_length: float) -> float:
+def overlap_rate(exposure_counts: npt.ArrayLike, n_simulees: int, mean_length: float) -> float:
     """Mean proportion of items shared by two simulees' tests (Chen, Ankenmann & Spray 2003):
     Σ_i m_i(m_i − 1) / (N(N − 1)·L̄), m_i the number of tests containing item i."""
     m = np.asarray(exposure_counts, dtype=float)
@@ -91,14 +93,14 @@ def overlap_rate(exposure_counts, n_simulees: int, mean_length: float) -> float:
 
 def simulate_cat(
     bank: ItemPool,
-    thetas,
+    thetas: npt.ArrayLike,
     policy: CatPolicy,
     *,
     rng: np.random.Generator | None = None,
     seed: int | None = None,
     grid_points: int = 121,
-    lengths=None,
-    quotas=None,
+    lengths: npt.ArrayLike | None = None,
+    quotas: npt.ArrayLike | None = None,
 ) -> SimulationReport:
     """Run ``policy`` for simulees of true abilities ``thetas`` over ``bank``; report recovery
     and exposure. θ̂ is the EAP (trapezoid rule on ``grid_points`` over prior_mean ± 6·prior_sd,

@@ -3,8 +3,8 @@
 Scale continuity (SPEC §6): the live items that are well measured — n ≥ 500 respondents and
 SE(b) ≤ 0.15 in the active parameter set — are the candidate anchors. Drift is judged per anchor
 after linking (`fit_pair`): a free re-estimation (nothing fixed, N(0, 1) latent) of the responses
-since the live set went live (`drift_sample`) is put on the live scale by Stocking-Lord through the anchors, robustly (`irt_models.linking.link_anchors`), and
-an anchor whose linked b (or a) moved beyond its standard errors is dropped from the anchor set
+since the live set went live (`drift_sample`) is put on the live scale by Stocking-Lord through
+the anchors, robustly (`irt_models.linking.link_anchors`), and an anchor whose linked b (or a) moved beyond its standard errors is dropped from the anchor set
 and calibrated as a free item, with its reason. The remaining anchors are held fixed in the final
 calibration, which estimates the cohort's latent N(μ, σ²) on the live scale: a cohort of other
 ability moves μ, σ (and the linking constants), not the anchors. Publishing is blocked only when
@@ -247,8 +247,8 @@ def drift_sample(
     the evidence on whether the published parameters still hold, independent of the responses
     those were estimated from (so the SE of Δb is right), and a leak is not diluted by the months
     before it (measured: 10 of 62 anchors easier by 1.0 from day 4 of 6, 4,000 quizzes a day —
-    linked on all responses, none flagged on nights 4 and 5; on the last day's, 6 and 3, no
-    false flag). When fewer than MIN_ANCHORS anchors have ``min_respondents`` responses in that
+    linked on all responses, 0, 0 and 2 flagged on nights 4, 5, 6; on the last day's, 6, 4 and
+    5, one false flag in all). When fewer than MIN_ANCHORS anchors have ``min_respondents`` responses in that
     window (a quiet day, or no live set yet), every response is used.
     """
     if live_since is None or "ts" not in responses.columns:
@@ -312,13 +312,26 @@ def exam_pairs(engine: Engine) -> list[tuple[uuid.UUID, str]]:
 
 
 def load_responses(engine: Engine, tenant_id: uuid.UUID, exam_code: str) -> pd.DataFrame:
-    """Long-format responses (person = quiz, item = question version, correct 0/1, ts)."""
+    """Long-format responses (person = quiz, item = question version, correct 0/1, ts).
+
+    A response to an earlier version of the same psychometric item (minor edits: wording, a
+    typo) counts for the version live now: the author declared the item unchanged, so its
+    earlier responses keep its estimate precise and an anchor stays an anchor instead of
+    starting over at n = 0. A quiz never serves two versions of one question, so no person
+    answers the pooled item twice. Responses to other versions keep their own id.
+    """
     with engine.connect() as c:
         return pd.read_sql(
             text(
-                "SELECT quiz_id AS person, question_version_id AS item, "
-                "is_correct::int AS correct, ts FROM marts.fact_responses "
-                "WHERE tenant_id = :t AND exam_code = :e"
+                "SELECT f.quiz_id AS person, coalesce(lv.id, f.question_version_id) AS item, "
+                "f.is_correct::int AS correct, f.ts FROM marts.fact_responses f "
+                "JOIN question_versions rv ON rv.id = f.question_version_id "
+                "LEFT JOIN question_publications p ON p.tenant_id = f.tenant_id "
+                " AND p.exam_code = f.exam_code AND p.question_id = f.question_id "
+                "LEFT JOIN question_versions lv ON lv.id = p.question_version_id "
+                " AND coalesce(lv.item_root_version_id, lv.id) "
+                "   = coalesce(rv.item_root_version_id, rv.id) "
+                "WHERE f.tenant_id = :t AND f.exam_code = :e"
             ),
             c,
             params={"t": tenant_id, "e": exam_code},
@@ -343,7 +356,9 @@ def load_live_items(engine: Engine, tenant_id: uuid.UUID, exam_code: str) -> pd.
 def load_active_set(
     engine: Engine, tenant_id: uuid.UUID, exam_code: str
 ) -> tuple[int | None, pd.DataFrame]:
-    """The active set's id and its item rows (empty when the exam code has none yet)."""
+    """The active set's id and the live parameters of the live versions (the view
+    `live_item_parameters`, the API's own definition: a minor edit appears with the parameters
+    its item carries over). Empty when the exam code has no active set."""
     with engine.connect() as c:
         set_id = c.execute(
             text(
@@ -368,7 +383,7 @@ def load_active_set(
         items = pd.read_sql(
             text(
                 "SELECT question_version_id, a, b, c, se_a, se_b, se_c, k, n_respondents "
-                "FROM item_parameters WHERE set_id = :s"
+                "FROM live_item_parameters WHERE set_id = :s"
             ),
             c,
             params={"s": set_id},
@@ -467,14 +482,4 @@ def calibrate_pair(
         n_anchors=len(fit.anchors),
         linking=fit.linking,
         free_converged=fit.free_converged,
-    )
-
-
-def bank_arrays(items: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """a, b, c of the calibrated rows, in row order."""
-    cal = items[items["calibrated"]]
-    return (
-        cal["a"].to_numpy(dtype=float),
-        cal["b"].to_numpy(dtype=float),
-        cal["c"].to_numpy(dtype=float),
     )

@@ -18,9 +18,12 @@ from qbank.settings import Settings, get_settings
 
 
 class QBankSettingsResource(dg.ConfigurableResource):
-    """Connection settings shared by the assets: PostgreSQL and the Kafka events topic."""
+    """Connection settings shared by the assets: PostgreSQL and the Kafka events topic.
 
-    database_url: str
+    The database URL (with its password) is never part of the resource's config, which the UI
+    shows: it is read from the environment or `.env` through QBank's settings when a run starts.
+    """
+
     kafka_bootstrap: str
     kafka_topic_events: str
     kafka_consumer_group: str
@@ -31,17 +34,15 @@ class QBankSettingsResource(dg.ConfigurableResource):
     @classmethod
     def from_settings(cls, settings: Settings) -> QBankSettingsResource:
         return cls(
-            database_url=settings.database_url,
             kafka_bootstrap=settings.kafka_bootstrap,
             kafka_topic_events=settings.kafka_topic_events,
             kafka_consumer_group=settings.kafka_consumer_group,
         )
 
     def settings(self) -> Settings:
-        """The settings object the ingestion code expects, with this resource's values."""
+        """The settings object the ingestion code expects, with this resource's Kafka values."""
         return get_settings().model_copy(
             update={
-                "database_url": self.database_url,
                 "kafka_bootstrap": self.kafka_bootstrap,
                 "kafka_topic_events": self.kafka_topic_events,
                 "kafka_consumer_group": self.kafka_consumer_group,

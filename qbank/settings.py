@@ -24,7 +24,11 @@ MIN_SECRET_BYTES = 32
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
-    qbank_env: Literal["dev", "test", "prod"] = "dev"
+    # No default: the API refuses to start until the deployment says which environment it is
+    # (serving_api.main.require_explicit_env). A default of `dev` meant an API started bare
+    # signed tokens with the dev secret in this repository and offered mock-login. The CLI,
+    # relay, ingestion and Dagster read it only for the prod secret guard, so they run without.
+    qbank_env: Literal["dev", "test", "prod"] | None = None
 
     # Local stack ports (used by `make up` and by the defaults below).
     pg_port: int = Field(55432, alias="QBANK_PG_PORT")
@@ -53,6 +57,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
 
     dagster_home: Path = PROJECT_ROOT / ".local" / "dagster"
+
+    @field_validator("qbank_env", mode="before")
+    @classmethod
+    def _empty_env_is_unset(cls, v: object) -> object:
+        # `QBANK_ENV=` in a shell or .env chooses nothing: treated as unset, not as a typo.
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("app_secret")
     @classmethod
@@ -83,6 +93,16 @@ class Settings(BaseSettings):
     def sync_database_url(self) -> str:
         """The URL with the psycopg (v3) driver, whatever the user wrote."""
         return normalise_pg_url(self.database_url)
+
+    @property
+    def libpq_url(self) -> str:
+        """The URL as psycopg's libpq wants it (no SQLAlchemy driver suffix)."""
+        return libpq_url(self.database_url)
+
+
+def libpq_url(database_url: str) -> str:
+    """Any PostgreSQL URL (SQLAlchemy driver suffix or not) as a libpq connection URL."""
+    return "postgresql://" + normalise_pg_url(database_url).removeprefix("postgresql+psycopg://")
 
 
 def normalise_pg_url(url: str) -> str:

@@ -24,6 +24,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qbank.settings import Settings, get_settings  # noqa: E402
+from serving_api.server import uvicorn_command  # noqa: E402
+
 RUN = ROOT / ".local" / "run"
 PY = (
     str(ROOT / ".venv" / "bin" / "python")
@@ -32,39 +37,29 @@ PY = (
 )
 
 
+def settings() -> Settings:
+    """Ports and DAGSTER_HOME as every other part reads them (environment or `.env`)."""
+    return get_settings()
+
+
 def api_port() -> int:
-    return int(os.environ.get("QBANK_API_PORT", "8000"))
+    return settings().api_port
 
 
 def dagster_port() -> int:
-    return int(os.environ.get("QBANK_DAGSTER_PORT", "3000"))
+    return settings().dagster_port
 
 
 def dagster_home() -> str:
-    # The one home of `dagster dev` and headless runs (settings.dagster_home).
-    return os.environ.get("DAGSTER_HOME") or str(ROOT / ".local" / "dagster")
+    # The one home of `dagster dev` and headless runs.
+    return str(settings().dagster_home)
 
 
 APPS = {
     "relay": lambda: [PY, "-m", "ingestion.outbox_relay"],
-    "api": lambda: [
-        PY,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "serving_api.main:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(api_port()),
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--workers",
-        os.environ.get("QBANK_API_WORKERS", "2"),
-    ],  # fmt: skip
+    "api": lambda: uvicorn_command(
+        settings().api_port, int(os.environ.get("QBANK_API_WORKERS", "2")), python=PY
+    ),
     "dagster": lambda: [
         PY,
         "-m",
@@ -136,6 +131,16 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def log_tail(name: str, lines: int = 5) -> str:
+    """Where the log is and its last lines (why it did not start, e.g. QBANK_ENV not set)."""
+    path = RUN / f"{name}.log"
+    try:
+        tail = path.read_text(errors="replace").splitlines()[-lines:]
+    except FileNotFoundError:
+        tail = []
+    return f"; see {path}" + "".join(f"\n    {line}" for line in tail)
+
+
 def start(name: str) -> None:
     if pid_of(name):
         log(f"{name} already running (pid {pid_of(name)})")
@@ -153,14 +158,14 @@ def start(name: str) -> None:
         deadline = time.monotonic() + (120 if name == "dagster" else 30)
         while not port_open(port):
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"[apps] {name} did not start; see {RUN / f'{name}.log'}")
+                raise SystemExit(f"[apps] {name} did not start{log_tail(name)}")
             time.sleep(0.2)
         where = "(docs /docs)" if name == "api" else "(Dagster UI)"
         log(f"{name} on http://127.0.0.1:{port}/ {where}, pid {proc.pid}")
     else:
         time.sleep(0.5)
         if proc.poll() is not None:
-            raise SystemExit(f"[apps] {name} exited; see {RUN / f'{name}.log'}")
+            raise SystemExit(f"[apps] {name} exited{log_tail(name)}")
         log(f"{name} started, pid {proc.pid}")
 
 

@@ -29,6 +29,9 @@ class ApiOptions(BaseSettings):
     # quiz_cache); 0 reads every state from PostgreSQL. ~27 KB for a 60-item quiz (its items
     # and θ's posterior on a grid): ~110 MB per process at 4,096 such quizzes.
     quiz_cache_size: int = Field(4096, ge=0)
+    # Seconds between two sweeps that seal exams whose time ran out (serving_api.services.
+    # seal_sweep); 0 turns the sweep off (reads still seal what they touch).
+    seal_sweep_s: float = Field(30.0, ge=0, le=3600)
     # Allocations between two young-generation collections (CPython's default is 700;
     # serving_api.heap says why a serving process wants more).
     gc_gen0_threshold: int = Field(20_000, ge=100)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +19,7 @@ from qbank.settings import Settings
 from serving_api.errors import ApiError
 from serving_api.runtime import Runtime
 from serving_api.security import Principal, TokenError
+from serving_api.services.delivery import Delivery
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /v1/auth/login")
 # Dependencies are `async def`: FastAPI would run plain functions in a thread pool (a thread hop
@@ -28,8 +30,18 @@ async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
-async def get_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
+    """The settings the app was built with (named apart from qbank.settings.get_settings, which
+    reads the environment)."""
     return request.app.state.runtime.settings
+
+
+async def get_delivery(request: Request) -> Delivery:
+    return request.app.state.runtime.delivery
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+DeliveryDep = Annotated[Delivery, Depends(get_delivery)]
 
 
 async def get_session(runtime: Runtime = Depends(get_runtime)) -> AsyncIterator[AsyncSession]:

@@ -1,43 +1,15 @@
-"""Structured logs: one JSON object per line on stderr."""
+"""The API's logs: QBank's JSON lines, with uvicorn's own loggers routed through them."""
 
 from __future__ import annotations
 
 import logging
-import sys
-from datetime import UTC, datetime
 
-import orjson
-
-_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message",
-    "asctime",
-    "color_message",
-}
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        out = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                out[key] = value
-        if record.exc_info:
-            out["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str).decode()
+from qbank.logs import json_logging
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Route every logger (ours, uvicorn's) through the JSON formatter; idempotent."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    json_logging(level)
     for name in ("uvicorn", "uvicorn.error"):
         lg = logging.getLogger(name)
         lg.handlers[:] = []

@@ -1,4 +1,4 @@
-"""The app factory: `uvicorn --factory serving_api.main:create_app`."""
+"""The app factory: `python -m serving_api` (or `uvicorn --factory serving_api.main:create_app`)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from qbank.settings import Settings, get_settings
 from serving_api import heap
-from serving_api.api.routes import auth, ops, questions, quizzes, students, topics, users
+from serving_api.api.router import api_router
+from serving_api.api.routes import ops
 from serving_api.config import ApiOptions
 from serving_api.errors import install_error_handlers
 from serving_api.logs import configure_logging
@@ -43,8 +45,28 @@ CSP = (
 )
 
 
+class StartupRefused(RuntimeError):
+    """The API will not serve with this configuration; the message says what to set."""
+
+
+MISSING_ENV = (
+    "QBANK_ENV is not set: the API refuses to start without it. Set QBANK_ENV=prod in "
+    "production (with your own APP_SECRET of at least 32 bytes), QBANK_ENV=dev on a developer "
+    "machine (the repository's dev secret is accepted and mock-login answers loopback clients), "
+    "or QBANK_ENV=test for the tests. `make api`, `make ui` and `make demo` set dev."
+)
+
+
+def require_explicit_env(settings: Settings) -> None:
+    """The environment must be chosen, never assumed: a default of `dev` let an API started
+    bare sign tokens with the repository's dev secret and offer mock-login."""
+    if settings.qbank_env is None:
+        raise StartupRefused(MISSING_ENV)
+
+
 def create_app(settings: Settings | None = None, options: ApiOptions | None = None) -> FastAPI:
     settings = settings or get_settings()
+    require_explicit_env(settings)
     options = options or ApiOptions()
     configure_logging(options.log_level)
     runtime = Runtime(settings, options)
@@ -71,15 +93,7 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
     install_error_handlers(app)
 
     app.include_router(ops.router)
-    app.include_router(auth.router)
-    if settings.qbank_env == "dev":  # never in test or prod
-        app.include_router(auth.dev_router)
-    app.include_router(auth.me_router)
-    app.include_router(users.router)
-    app.include_router(topics.router)
-    app.include_router(questions.router)
-    app.include_router(quizzes.router)
-    app.include_router(students.router)
+    app.include_router(api_router(with_dev_routes=settings.qbank_env == "dev"))  # never test/prod
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -104,8 +118,34 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
         )
     app.add_middleware(ObservabilityMiddleware)
+    _document_roles(app)
     _document_error_shape(app)
     return app
+
+
+def route_roles(route: APIRoute) -> frozenset[str] | None:
+    """The roles a route declares (`serving_api.deps.require_roles`); None for public routes."""
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        roles = getattr(dep.call, "qbank_roles", None)
+        if roles:
+            return roles
+        stack.extend(dep.dependencies)
+    return None
+
+
+def _document_roles(app: FastAPI) -> None:
+    """Each operation says in the OpenAPI document who may call it (`x-qbank-roles`; absent on
+    public routes), so clients and tests can find e.g. every route a student reaches."""
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            roles = route_roles(route)
+            if roles:
+                route.openapi_extra = {
+                    **(route.openapi_extra or {}),
+                    "x-qbank-roles": sorted(roles),
+                }
 
 
 # What the error handlers actually send for a 422 (`serving_api.errors`): FastAPI's default

@@ -9,7 +9,6 @@ import orjson
 import psycopg
 import redis.asyncio as aioredis
 from psycopg.types.json import set_json_dumps, set_json_loads
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from qbank.db import make_async_engine, make_async_sessionmaker
@@ -18,21 +17,18 @@ from serving_api.config import ApiOptions
 from serving_api.db_pool import GatedConnectionPool
 from serving_api.security import AccountCache, TokenVerifier
 from serving_api.services.content import ContentCache
+from serving_api.services.delivery import Delivery
+from serving_api.services.exam_pool import ExamPoolCache
 from serving_api.services.exposure import ExposureCounter
-from serving_api.services.item_pool import ItemPoolCache
 from serving_api.services.login_throttle import LoginThrottle
 from serving_api.services.notify import PoolInvalidationListener
 from serving_api.services.quiz_cache import QuizStateCache
 from serving_api.services.redis_guard import RedisGuard
+from serving_api.services.seal_sweep import SealSweep
+from serving_api.services.topic_paths import TopicPaths
 
 log = logging.getLogger("qbank.runtime")
 RECONNECT_TIMEOUT_S = 3.0
-
-
-def libpq_conninfo(settings: Settings) -> str:
-    """The settings' SQLAlchemy URL as a libpq URL for psycopg."""
-    url = make_url(settings.sync_database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 def _dumps(obj) -> bytes:
@@ -56,7 +52,7 @@ class Runtime:
     def __init__(self, settings: Settings, options: ApiOptions):
         self.settings = settings
         self.options = options
-        self.conninfo = libpq_conninfo(settings)
+        self.conninfo = settings.libpq_url
         # The hot path (delivery) talks to psycopg directly: one statement, one round trip.
         self.pg = GatedConnectionPool(
             self.conninfo,
@@ -79,8 +75,9 @@ class Runtime:
         self.verifier = TokenVerifier(settings)
         self.password_checks = asyncio.Semaphore(options.password_checks)
         self.accounts = AccountCache(self.pg)
-        self.pools = ItemPoolCache(self.pg, options.pool_max_age_s)
-        self.contents = ContentCache()
+        self.pools = ExamPoolCache(self.pg, options.pool_max_age_s)
+        self.topic_paths = TopicPaths()
+        self.contents = ContentCache(self.topic_paths)
         self.quiz_states = QuizStateCache(options.quiz_cache_size)
         # One view of Redis's health for everything that can serve without it.
         self.redis_guard = RedisGuard()
@@ -96,18 +93,26 @@ class Runtime:
             lockout_s=options.login_lockout_s,
         )
         self.listener = PoolInvalidationListener(self.conninfo, self.pools)
-        from serving_api.services.delivery import Delivery  # needs the runtime it belongs to
-
-        self.delivery = Delivery(self)
+        self.delivery = Delivery(
+            self.pg,
+            self.quiz_states,
+            self.contents,
+            self.pools,
+            self.exposure,
+            randomesque_k=options.randomesque_k,
+        )
+        self.seal_sweep = SealSweep(self.delivery, options.seal_sweep_s)
 
     async def open(self) -> None:
         # Not waiting: the process starts even while the database is away (/ready says so).
         await self.pg.open(wait=False)
         self.listener.start()
+        self.seal_sweep.start()
 
     async def close(self) -> None:
         # Each step is bounded: a dependency that hangs must not keep the process from exiting.
         for name, step in (
+            ("seal sweep", self.seal_sweep.stop),
             ("listener", self.listener.stop),
             ("pg pool", lambda: self.pg.close(timeout=3)),
             ("orm engine", self.engine.dispose),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, MetaData, func
 from sqlalchemy.dialects.postgresql.base import ischema_names
@@ -20,12 +21,12 @@ NAMING_CONVENTION = {
 }
 
 
-class LTree(UserDefinedType):
+class LTree(UserDefinedType[str]):
     """PostgreSQL `ltree` (topic paths; `path <@ 't1'` selects a topic and its subtopics)."""
 
     cache_ok = True
 
-    def get_col_spec(self, **kw) -> str:
+    def get_col_spec(self, **kw: Any) -> str:
         return "LTREE"
 
 

@@ -32,12 +32,16 @@ class User(Base):
         ),
         CheckConstraint("email ~ '^[^@\\s]+@[^@\\s]+$'", name="email_format"),
         CheckConstraint("length(cohort) BETWEEN 1 AND 64", name="cohort_length"),
-        # One account per e-mail address: login needs no tenant, the token carries it.
-        Index("uq_users_email_lower", func.lower(text("email")), unique=True),
+        # An account per e-mail within a tenant: the same person (or two people sharing an
+        # address) may be a user of two tenants, and one tenant's admin learns nothing of the
+        # other's users. The index leads with tenant_id, so it also serves tenant lookups.
+        Index("uq_users_tenant_email_lower", "tenant_id", func.lower(text("email")), unique=True),
+        # Login without a tenant looks the e-mail up across tenants.
+        Index("ix_users_email_lower", func.lower(text("email"))),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
     email: Mapped[str] = mapped_column(Text)
     display_name: Mapped[str] = mapped_column(Text)
     password_hash: Mapped[str] = mapped_column(Text)

@@ -7,7 +7,3 @@ class Strict(BaseModel):
     """Request bodies: unknown fields are an error, not silently dropped."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class ErrorOut(BaseModel):
-    detail: str

@@ -76,11 +76,17 @@ class MarkIn(Strict):
     marked: bool = True
 
 
+class TopicRefOut(BaseModel):
+    id: int
+    name: str
+    path: str = Field(description="names from the root", examples=["Cardiology › Arrhythmias"])
+
+
 class ItemOut(BaseModel):
     position: int
     question_id: int
     version: int
-    topic: dict[str, Any]
+    topic: TopicRefOut
     stem_html: str
     lead_in: str
     assets: list[str]
@@ -97,6 +103,33 @@ class NextOut(BaseModel):
     answered: int
     item: ItemOut | None
     expires_at: datetime | None
+
+
+class NavigatorItem(BaseModel):
+    position: int
+    question_id: int
+    topic: TopicRefOut
+    answered: bool
+    marked: bool
+    selected: str | None = Field(description="the choice made (null: unanswered)")
+    correct: bool | None = Field(
+        None, description="only when revealable: tutor mode, or the exam sealed"
+    )
+
+
+class ItemsOut(BaseModel):
+    quiz_id: uuid.UUID
+    status: str
+    mode: str
+    adaptive: bool
+    num_questions: int
+    served: int
+    answered: int
+    expires_at: datetime | None
+    revisitable: bool = Field(
+        description="any served item can be opened and (re)answered: active linear exams"
+    )
+    items: list[NavigatorItem]
 
 
 class AnswerOut(BaseModel):
@@ -132,3 +165,12 @@ class QuizOut(BaseModel):
     scaled_score: int | None = None
     filters: dict[str, Any] = {}
     quota: dict[str, int] = {}
+    calibrated_short: int = Field(
+        0,
+        description="scored positions the start expected to fill with not yet calibrated "
+        "questions (scored with default parameters) because too few calibrated ones match; 0 "
+        "before the exam code has a parameter set (cold start, said in `notices`)",
+    )
+    notices: list[str] = Field(
+        default_factory=list, description="what the student should know about this quiz's scoring"
+    )

@@ -16,4 +16,7 @@ class TopicOut(BaseModel):
     name: str
     parent_id: int | None
     blueprint_code: str | None
-    path: str
+    path: str = Field(description="ltree of `t<id>` labels, root first")
+    path_name: str = Field(
+        description="the names along the path, root first", examples=["Cardiology › Arrhythmias"]
+    )

@@ -13,8 +13,10 @@ from __future__ import annotations
 import uuid
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -28,6 +30,9 @@ from qbank.models import (
 )
 from serving_api.errors import ApiError, not_found
 from serving_api.schemas.questions import (
+    ImportLine,
+    ImportLineResult,
+    ImportReport,
     OptionOut,
     QuestionContent,
     QuestionOut,
@@ -36,6 +41,8 @@ from serving_api.schemas.questions import (
 )
 from serving_api.security import Principal
 from serving_api.services.notify import PUBLICATION_CHANNEL
+
+MAX_IMPORT_LINES = 5_000
 
 # (from_state, action) → to_state
 TRANSITIONS = {
@@ -77,6 +84,7 @@ async def live_map(session: AsyncSession, question_ids: list[int]) -> dict[int, 
 
 async def question_out(session: AsyncSession, q: Question) -> QuestionOut:
     live = (await live_map(session, [q.id]))[q.id]
+    roots = {v.id: v.version for v in q.versions}
     return QuestionOut(
         id=q.id,
         external_ref=q.external_ref,
@@ -99,6 +107,8 @@ async def question_out(session: AsyncSession, q: Question) -> QuestionOut:
                 assets=v.assets,
                 references=v.references,
                 review_comment=v.review_comment,
+                edit_kind=v.edit_kind,
+                item_root_version=roots.get(v.item_root_version_id, v.version),
                 created_by=v.created_by,
                 created_at=v.created_at,
                 live_in=sorted(code for code, ver in live.items() if ver == v.version),
@@ -194,9 +204,20 @@ async def create_question(
 
 
 async def edit_question(
-    session: AsyncSession, principal: Principal, question_id: int, content: QuestionContent
+    session: AsyncSession,
+    principal: Principal,
+    question_id: int,
+    content: QuestionContent,
+    edit_kind: str | None = None,
 ) -> Question:
-    """Edit the draft in place, or start a new draft version from a published/retired one."""
+    """Edit the draft in place, or start a new draft version from a published/retired one.
+
+    Once the question has been published, the edit states its kind (SPEC §3): `minor` keeps the
+    psychometric item of the version it replaces (`item_root_version_id`), so the new version is
+    served with the item's calibrated parameters once published and its responses pool with the
+    item's; `substantive` starts a new item (uncalibrated, pretest). A pending draft keeps the
+    kind it was created with unless the edit gives another.
+    """
     q = await load_question(session, principal, question_id)
     await check_topic(session, principal, content.topic_id)
     latest = q.versions[-1]
@@ -206,9 +227,28 @@ async def edit_question(
             f"version {latest.version} is in {latest.state}; a publisher must return it to draft "
             "before it can be edited",
         )
-    if latest.state == "draft":
+    was_published = [v for v in q.versions if v.state in ("published", "retired")]
+    if not was_published and edit_kind is not None:
+        raise ApiError(
+            422,
+            f"edit_kind: question {q.id} has never been published, so there are no calibrated "
+            "parameters to keep or drop; leave edit_kind out",
+        )
+    new_version = latest.state != "draft"
+    if was_published and edit_kind is None and (new_version or latest.edit_kind is None):
+        live = latest if new_version else was_published[-1]
+        raise ApiError(
+            422,
+            f"edit_kind is required: question {q.id} has been published (version "
+            f"{live.version}); say 'minor' (wording or a typo: the new version keeps its "
+            "calibrated parameters) or 'substantive' (a new item: uncalibrated, back to pretest)",
+        )
+    if not new_version:
         _apply(latest, content)
         latest.updated_at = func.now()
+        if edit_kind is not None and edit_kind != latest.edit_kind:
+            replaced = next(v for v in reversed(q.versions) if v.version < latest.version)
+            _set_kind(latest, replaced, edit_kind)
         await session.execute(
             delete(QuestionOption).where(QuestionOption.question_version_id == latest.id)
         )
@@ -219,18 +259,32 @@ async def edit_question(
         await session.flush()
     else:  # published or retired: the live version is untouched
         v = _version_from(content, q, latest.version + 1, principal)
+        _set_kind(v, latest, edit_kind)
         session.add(v)
         await session.flush()
-        _transition(session, principal, v, None, "draft", f"new version from {latest.version}")
+        _transition(
+            session,
+            principal,
+            v,
+            None,
+            "draft",
+            f"new version from {latest.version} ({edit_kind} edit: "
+            + (
+                "keeps the calibrated parameters of its item)"
+                if edit_kind == "minor"
+                else "a new, uncalibrated item)"
+            ),
+        )
         await session.flush()
     return q
 
 
-def _find_version(q: Question, version: int) -> QuestionVersion:
-    for v in q.versions:
-        if v.version == version:
-            return v
-    raise not_found(f"version {version} of question {q.id}")
+def _set_kind(v: QuestionVersion, replaced: QuestionVersion, edit_kind: str | None) -> None:
+    """A minor edit stays in the psychometric item of the version it replaces."""
+    v.edit_kind = edit_kind
+    v.item_root_version_id = (
+        (replaced.item_root_version_id or replaced.id) if edit_kind == "minor" else None
+    )
 
 
 async def transition(
@@ -413,3 +467,93 @@ async def resolve_topic_path(
             break
     cache[key] = parent
     return parent
+
+
+async def import_questions(
+    session: AsyncSession, principal: Principal, raw: bytes, submit: bool
+) -> ImportReport:
+    """Bulk import from JSON lines (one question per line): each line is accepted or rejected on
+    its own, with the reasons; the accepted ones are committed together."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(422, "the body must be UTF-8 JSON lines") from None
+    lines = text.splitlines()
+    if len([ln for ln in lines if ln.strip()]) == 0:
+        raise ApiError(422, "the body has no JSON lines; send one question object per line")
+    if len(lines) > MAX_IMPORT_LINES:
+        raise ApiError(413, f"at most {MAX_IMPORT_LINES} lines per import; split the file")
+    results: list[ImportLineResult] = []
+    topic_cache: dict[str, int | None] = {}
+    seen_refs: set[str] = set()
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = orjson.loads(line)
+            item = ImportLine.model_validate(data)
+        except orjson.JSONDecodeError as exc:
+            results.append(ImportLineResult(line=n, status="rejected", errors=[f"not JSON: {exc}"]))
+            continue
+        except ValidationError as exc:
+            errs = [
+                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            ]
+            results.append(ImportLineResult(line=n, status="rejected", errors=errs))
+            continue
+        ref = item.external_ref
+        if ref and ref in seen_refs:
+            results.append(
+                ImportLineResult(
+                    line=n,
+                    status="rejected",
+                    external_ref=ref,
+                    errors=[f"external_ref {ref!r} repeats an earlier line"],
+                )
+            )
+            continue
+        topic_id = item.topic_id
+        if topic_id is None:
+            topic_id = await resolve_topic_path(
+                session, principal.tenant_id, item.topic or "", topic_cache
+            )
+            if topic_id is None:
+                results.append(
+                    ImportLineResult(
+                        line=n,
+                        status="rejected",
+                        external_ref=ref,
+                        errors=[f"topic {item.topic!r} not found"],
+                    )
+                )
+                continue
+        content = QuestionContent.model_validate(
+            item.model_dump(exclude={"topic", "external_ref"}) | {"topic_id": topic_id}
+        )
+        try:
+            async with session.begin_nested():
+                q = await create_question(session, principal, content, ref, submit=submit)
+        except ApiError as exc:
+            results.append(
+                ImportLineResult(line=n, status="rejected", external_ref=ref, errors=[exc.detail])
+            )
+            continue
+        except DBAPIError as exc:
+            results.append(
+                ImportLineResult(
+                    line=n,
+                    status="rejected",
+                    external_ref=ref,
+                    errors=[str(exc.orig).splitlines()[0]],
+                )
+            )
+            continue
+        if ref:
+            seen_refs.add(ref)
+        results.append(
+            ImportLineResult(line=n, status="accepted", question_id=q.id, external_ref=ref)
+        )
+    await session.commit()
+    accepted = sum(r.status == "accepted" for r in results)
+    return ImportReport(accepted=accepted, rejected=len(results) - accepted, lines=results)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from psycopg import AsyncConnection
 
 from serving_api.services.markdown import render
+from serving_api.services.topic_paths import TopicPaths
 
 _SQL = """
 SELECT v.id, v.question_id, v.version, v.state, v.stem_md, v.lead_in, v.rationale_md,
@@ -36,6 +37,7 @@ class VersionContent:
     difficulty: str
     topic_id: int
     topic_name: str
+    topic_path: str  # "Cardiovascular › Pharmacology" (serving_api.services.topic_paths)
     assets: tuple[str, ...]
     references: tuple
     options: tuple[tuple[str, str], ...]  # (label, text html)
@@ -44,12 +46,16 @@ class VersionContent:
     def labels(self) -> frozenset[str]:
         return frozenset(label for label, _ in self.options)
 
+    @property
+    def topic(self) -> dict:
+        return {"id": self.topic_id, "name": self.topic_name, "path": self.topic_path}
+
     def student_view(self) -> dict:
         """What a student sees when the item is served (no key, no rationale)."""
         return {
             "question_id": self.question_id,
             "version": self.version,
-            "topic": {"id": self.topic_id, "name": self.topic_name},
+            "topic": self.topic,
             "stem_html": self.stem_html,
             "lead_in": self.lead_in,
             "assets": list(self.assets),
@@ -58,9 +64,10 @@ class VersionContent:
 
 
 class ContentCache:
-    def __init__(self, max_entries: int = 50_000):
+    def __init__(self, topic_paths: TopicPaths, max_entries: int = 50_000):
         self._entries: OrderedDict[int, VersionContent] = OrderedDict()
         self._max = max_entries
+        self.topic_paths = topic_paths
 
     async def get_many(self, conn: AsyncConnection, version_ids) -> dict[int, VersionContent]:
         out: dict[int, VersionContent] = {}
@@ -73,8 +80,9 @@ class ContentCache:
                 out[vc.version_id] = vc
         if missing:
             rows = await (await conn.execute(_SQL, (missing,))).fetchall()
+            paths = await self.topic_paths.get_many(conn, {row[9] for row in rows})
             for row in rows:
-                vc = _from_row(row)
+                vc = _from_row(row, paths[row[9]][1])
                 out[vc.version_id] = vc
                 if row[3] in ("published", "retired"):
                     self._entries[vc.version_id] = vc
@@ -92,7 +100,7 @@ class ContentCache:
         return self._entries.get(int(version_id))
 
 
-def _from_row(row) -> VersionContent:
+def _from_row(row, topic_path: str) -> VersionContent:
     (vid, qid, ver, _state, stem, lead_in, rationale, correct, diff, topic_id, topic_name) = row[
         :11
     ]
@@ -108,6 +116,7 @@ def _from_row(row) -> VersionContent:
         difficulty=diff,
         topic_id=topic_id,
         topic_name=topic_name,
+        topic_path=topic_path,
         assets=tuple(assets or ()),
         references=tuple(refs or ()),
         options=tuple((lab, render(text)) for lab, text in options),

@@ -10,19 +10,25 @@ next → answer → next of a student costs one statement each.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 import numpy as np
+from psycopg import AsyncConnection
 
 from ingestion.events import AnswerSubmitted, QuestionMarked, QuestionServed, QuizFinished
 from serving_api import metrics
 from serving_api.errors import ApiError
-from serving_api.runtime import Runtime
 from serving_api.security import Principal
 from serving_api.services import selection
-from serving_api.services.content import VersionContent
-from serving_api.services.item_pool import ItemPool
+from serving_api.services.content import ContentCache, VersionContent
+from serving_api.services.exam_pool import ExamPool, ExamPoolCache
+from serving_api.services.exposure import ExposureCounter, Served
 from serving_api.services.outbox import event_params, outbox_from
+from serving_api.services.quiz_cache import QuizStateCache
 from serving_api.services.quiz_state import (
     QuizState,
     ServedItem,
@@ -30,6 +36,7 @@ from serving_api.services.quiz_state import (
     now_ms_local,
     scaled_score,
 )
+from serving_api.services.scored import revealable
 
 # Every write starts by updating the session row where `state_version` is still the one the
 # request worked from (serving_api.services.quiz_cache): the rest of the statement reads that
@@ -45,9 +52,9 @@ WITH ses AS (
   RETURNING state_version
 ), ins AS (
   INSERT INTO quiz_items (quiz_id, tenant_id, question_id, question_version_id, version, topic_id,
-                          position, is_pretest, a, b, c, calibrated)
+                          position, is_pretest, a, b, c, calibrated, parameter_set_id)
   SELECT %(quiz)s, %(tenant)s, %(question)s, %(qv)s, %(version)s, %(topic)s, %(position)s,
-         %(pretest)s, %(a)s, %(b)s, %(c)s, %(calibrated)s
+         %(pretest)s, %(a)s, %(b)s, %(c)s, %(calibrated)s, %(set_id)s
   FROM ses
   ON CONFLICT DO NOTHING
   RETURNING id
@@ -111,6 +118,30 @@ WITH ses AS (
 SELECT id, state_version FROM ses
 """
 
+# The expired exams to seal, oldest first (serving_api.services.seal_sweep).
+EXPIRED_SQL = """
+SELECT id, tenant_id FROM quiz_sessions
+WHERE status = 'active' AND expires_at <= now()
+ORDER BY expires_at LIMIT %s
+"""
+OWN_EXPIRED_SQL = """
+SELECT id FROM quiz_sessions
+WHERE user_id = %s AND tenant_id = %s AND status = 'active' AND expires_at <= now()
+"""
+# One sweeper at a time across the API processes (key: "qbank seal sweep").
+SWEEP_LOCK_SQL = "SELECT pg_try_advisory_lock(hashtext('qbank seal sweep'))"
+SWEEP_UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext('qbank seal sweep'))"
+
+
+class ConnectionSource(Protocol):
+    """Where a step gets its PostgreSQL connection (the API's GatedConnectionPool)."""
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+
+# (connection, quiz id, tenant id) → the quiz as stored, or None.
+StateReader = Callable[[AsyncConnection, uuid.UUID, uuid.UUID], Awaitable["QuizState | None"]]
+
 
 class StaleState(Exception):
     """The state a request worked from is not, or may not be, the stored one: read it again."""
@@ -132,6 +163,36 @@ def item_view(st: QuizState, item: ServedItem, content: VersionContent) -> dict:
     return view
 
 
+def navigator(st: QuizState, contents: dict[int, VersionContent]) -> dict:
+    """Every served position of a quiz, for a navigator: what was chosen and marked; whether it
+    was right only where the quiz's answers are revealable (serving_api.services.scored)."""
+    show = revealable(st.mode, st.status)
+    return {
+        "quiz_id": st.id,
+        "status": st.status,
+        "mode": st.mode,
+        "adaptive": st.adaptive,
+        "num_questions": st.num_questions,
+        "served": len(st.items),
+        "answered": st.answered_count,
+        "expires_at": st.expires_at,
+        # Linear exams may go back to any served item; the others answer in order, once.
+        "revisitable": st.is_linear_exam and st.status == "active",
+        "items": [
+            {
+                "position": i.position,
+                "question_id": i.question_id,
+                "topic": contents[i.version_id].topic,
+                "answered": i.answered,
+                "marked": i.marked,
+                "selected": i.selected,
+                "correct": bool(i.is_correct) if show and i.answered else None,
+            }
+            for i in st.items
+        ],
+    }
+
+
 def final_score(st: QuizState) -> tuple[int, int, float, float]:
     """(raw score, number scored, θ, SE): served scored items; unanswered ones count as wrong."""
     from irt_models.ability import eap
@@ -147,14 +208,33 @@ def final_score(st: QuizState) -> tuple[int, int, float, float]:
 class Delivery:
     ATTEMPTS = 4  # a cached state, then fresh reads while concurrent requests keep winning
 
-    def __init__(self, runtime: Runtime):
-        self.rt = runtime
+    def __init__(
+        self,
+        pg: ConnectionSource,
+        states: QuizStateCache,
+        contents: ContentCache,
+        pools: ExamPoolCache,
+        exposure: ExposureCounter,
+        randomesque_k: int = 1,
+        read_state: StateReader = load_state,
+    ):
+        """The collaborators a delivery step uses, and nothing else of the process: connections
+        to PostgreSQL, this process's copies of quiz states, version contents and live pools,
+        the exposure counter, the selection's randomesque k, and how a quiz state is read
+        (`quiz_state.load_state`; tests hand in their own)."""
+        self.pg = pg
+        self.states = states
+        self.contents = contents
+        self.pools = pools
+        self.exposure = exposure
+        self.randomesque_k = randomesque_k
+        self.read_state = read_state
 
     async def _run(self, principal: Principal, quiz_id: uuid.UUID, step):
         """`step(conn, st, cached)` on this process's copy of the quiz state if it has one, else
         (and again, whenever the step finds its state outdated) on a fresh read."""
-        cache = self.rt.quiz_states
-        async with self.rt.pg.connection() as conn:
+        cache = self.states
+        async with self.pg.connection() as conn:
             st = cache.take(quiz_id, principal.tenant_id, principal.user_id)
             for _attempt in range(self.ATTEMPTS):
                 cached = st is not None
@@ -163,7 +243,9 @@ class Delivery:
                 else:
                     metrics.QUIZ_STATE_FROM_DATABASE.inc()
                     st = own_quiz(
-                        await load_state(conn, quiz_id, principal.tenant_id), principal, quiz_id
+                        await self.read_state(conn, quiz_id, principal.tenant_id),
+                        principal,
+                        quiz_id,
                     )
                 try:
                     out = await step(conn, st, cached)
@@ -182,23 +264,110 @@ class Delivery:
                 return out
         raise ApiError(409, "the quiz is being changed by other requests just now; try again")
 
-    # ------------------------------------------------------------------ next
-    async def next_item(self, principal: Principal, quiz_id: uuid.UUID) -> dict:
-        return await self._run(principal, quiz_id, self._next_step)
+    # ------------------------------------------------------------------ reads
+    async def read(self, principal: Principal, quiz_id: uuid.UUID, *, admin: bool = False):
+        """The quiz as stored, for the caller (or, with `admin`, any quiz of their tenant). An
+        exam past its time is sealed first (seal on read; the sweep does it for the rest), so
+        no read shows an expired exam as active."""
+        async with self.pg.connection() as conn:
+            return await self._read(conn, principal, quiz_id, admin)
 
-    async def _next_step(self, conn, st: QuizState, cached: bool) -> dict:
+    async def _read(self, conn, principal: Principal, quiz_id: uuid.UUID, admin: bool = False):
+        for _attempt in range(self.ATTEMPTS):
+            st = await self.read_state(conn, quiz_id, principal.tenant_id)
+            if not (admin and st is not None):
+                st = own_quiz(st, principal, quiz_id)
+            if not st.expired:
+                return st
+            with contextlib.suppress(StaleState):  # changed meanwhile: read it again
+                await self._seal(conn, st, "expired")
+            self.states.take(st.id, st.tenant_id, st.user_id)  # drop an old copy
+        raise ApiError(409, "the quiz is being changed by other requests just now; try again")
+
+    async def seal_own_expired(self, principal: Principal) -> None:
+        """Seal-on-read for a list of the caller's quizzes (history)."""
+        async with self.pg.connection() as conn:
+            rows = await (
+                await conn.execute(OWN_EXPIRED_SQL, (principal.user_id, principal.tenant_id))
+            ).fetchall()
+        for (quiz_id,) in rows:
+            await self.read(principal, quiz_id)
+
+    async def items(self, principal: Principal, quiz_id: uuid.UUID) -> dict:
+        async with self.pg.connection() as conn:
+            st = await self._read(conn, principal, quiz_id)
+            contents = await self.contents.get_many(conn, [i.version_id for i in st.items])
+        return navigator(st, contents)
+
+    async def item_at(self, principal: Principal, quiz_id: uuid.UUID, position: int) -> dict:
+        """The view `next` gives, of any served position (no key while the quiz is active, and
+        none afterwards either: the report has it)."""
+        async with self.pg.connection() as conn:
+            st = await self._read(conn, principal, quiz_id)
+            item = st.item_at(position)
+            if item is None:
+                raise ApiError(
+                    404,
+                    f"position {position} has not been served in this quiz "
+                    f"({len(st.items)} so far)",
+                )
+            content = await self.contents.get(conn, item.version_id)
+        return self._next_out(st, st.status, item_view(st, item, content))
+
+    async def seal_expired(self, limit: int = 200) -> int:
+        """Seals exams whose time ran out (any tenant), exactly as `finish` would, each with
+        its quiz_finished event in the same statement. Several processes may run it: an
+        advisory lock keeps one sweeping, and the state-version guard makes a quiz sealed
+        twice impossible anyway. Returns the number sealed."""
+        sealed = 0
+        async with self.pg.connection() as conn:
+            locked = (await (await conn.execute(SWEEP_LOCK_SQL)).fetchone())[0]
+            if not locked:
+                return 0
+            try:
+                rows = await (await conn.execute(EXPIRED_SQL, (limit,))).fetchall()
+                for quiz_id, tenant_id in rows:
+                    st = await self.read_state(conn, quiz_id, tenant_id)
+                    if st is None or not st.expired:
+                        continue  # finished meanwhile
+                    try:
+                        await self._seal(conn, st, "expired")
+                    except StaleState:
+                        continue  # answered just now: the next sweep scores what is stored
+                    self.states.take(st.id, st.tenant_id, st.user_id)
+                    sealed += 1
+            finally:
+                await conn.execute(SWEEP_UNLOCK_SQL)
+        return sealed
+
+    # ------------------------------------------------------------------ next
+    async def next_item(self, principal: Principal, quiz_id: uuid.UUID, skip: bool = False) -> dict:
+        async def step(conn, st: QuizState, cached: bool) -> dict:
+            return await self._next_step(conn, st, cached, skip)
+
+        return await self._run(principal, quiz_id, step)
+
+    async def _next_step(self, conn, st: QuizState, cached: bool, skip: bool = False) -> dict:
         await self._require_active(conn, st, cached)
         cur = st.current
-        if cur is not None and not (st.is_linear_exam and cur.marked):
+        if cur is not None and skip and not st.is_linear_exam:
+            raise ApiError(
+                409,
+                "only a linear exam can leave an item unanswered and go on; answer position "
+                f"{cur.position} first",
+            )
+        # A linear exam moves on from an unanswered item when asked (skip) or when it is marked;
+        # it stays answerable by position until the exam is finished.
+        if cur is not None and not (st.is_linear_exam and (cur.marked or skip)):
             if cached:  # answering with what is stored, not with a copy
                 raise StaleState
-            content = await self.rt.contents.get(conn, cur.version_id)
+            content = await self.contents.get(conn, cur.version_id)
             return self._next_out(st, "active", item_view(st, cur, content))
         if len(st.items) >= st.num_questions:
             if cached:
                 raise StaleState
             return self._next_out(st, "complete", None)
-        pool = await self.rt.pools.get(st.tenant_id, st.exam_code)
+        pool = await self.pools.get(st.tenant_id, st.exam_code)
         pick = await self._choose(st, pool, len(st.items) + 1)
         if pick is None:
             await self._seal(conn, st, "pool_exhausted")
@@ -217,36 +386,44 @@ class Delivery:
             "expires_at": st.expires_at,
         }
 
-    async def _choose(self, st: QuizState, pool: ItemPool, position: int):
+    async def _choose(self, st: QuizState, pool: ExamPool, position: int):
         """(pool index, is_pretest) of the item to serve, counted in Redis; None: nothing left."""
-        exposure = self.rt.exposure
+        exposure = self.exposure
         attempts = 8
         for attempt in range(attempts):
             capped = exposure.capped(st.tenant_id)
-            choice = selection.choose(
-                st, pool, position, capped, randomesque_k=self.rt.options.randomesque_k
-            )
+            choice = selection.choose(st, pool, position, capped, randomesque_k=self.randomesque_k)
             if choice.index is None:
                 return None
             if choice.cap_relaxed:
                 metrics.CAP_RELAXATIONS.inc()
             if choice.sh_redraws:
                 metrics.SH_REDRAWS.inc(choice.sh_redraws)
+            if choice.scored_uncalibrated:
+                metrics.SCORED_UNCALIBRATED.inc()
             qid = int(pool.question_ids[choice.index])
             # Items other processes just capped are learned one refusal at a time; after a few,
             # serve the choice anyway rather than end the quiz (the cap is soft, quotas are not).
             force = choice.cap_relaxed or attempt == attempts - 1
-            if await exposure.try_serve(st.tenant_id, qid, force=force):
+            served = await exposure.try_serve(st.tenant_id, qid, force=force)
+            if served:
+                if served is Served.OVER_CAP and not choice.cap_relaxed:
+                    # Forced after refusals over an item at its cap: a relaxation like any other.
+                    metrics.CAP_RELAXATIONS.inc()
                 return choice.index, choice.is_pretest, choice.rejected_question_ids
             metrics.CAP_REFUSALS.inc()  # another process filled its cap just now: choose again
         raise AssertionError("unreachable: the last attempt always counts")
 
     async def _record_serve(
-        self, conn, st: QuizState, pool: ItemPool, idx: int, is_pretest: bool, rejected: tuple
+        self, conn, st: QuizState, pool: ExamPool, idx: int, is_pretest: bool, rejected: tuple
     ) -> dict:
         position = len(st.items) + 1
         qid = int(pool.question_ids[idx])
-        content = await self.rt.contents.get(conn, int(pool.version_ids[idx]))
+        content = await self.contents.get(conn, int(pool.version_ids[idx]))
+        calibrated = bool(pool.calibrated[idx])
+        # Lineage: the set whose parameters chose and score this item (None: cold-start defaults).
+        set_id = pool.parameter_set_id if calibrated else None
+        a, b, c = float(pool.a[idx]), float(pool.b[idx]), float(pool.c[idx])
         event = QuestionServed(
             tenant_id=st.tenant_id,
             user_id=st.user_id,
@@ -257,6 +434,10 @@ class Delivery:
             position=position,
             topic_id=int(pool.topic_ids[idx]),
             is_pretest=is_pretest,
+            parameter_set_id=set_id,
+            a_used=a,
+            b_used=b,
+            c_used=c,
         )
         params = {
             "quiz": st.id,
@@ -268,16 +449,17 @@ class Delivery:
             "topic": int(pool.topic_ids[idx]),
             "position": position,
             "pretest": is_pretest,
-            "a": float(pool.a[idx]),
-            "b": float(pool.b[idx]),
-            "c": float(pool.c[idx]),
-            "calibrated": bool(pool.calibrated[idx]),
+            "a": a,
+            "b": b,
+            "c": c,
+            "calibrated": calibrated,
+            "set_id": set_id,
             "rejected": list(rejected),
             **event_params(event),
         }
         row = await (await conn.execute(SERVE_SQL, params)).fetchone()
         if row is None:  # the quiz changed meanwhile: this exposure was not used
-            await self.rt.exposure.release(st.tenant_id, qid)
+            await self.exposure.release(st.tenant_id, qid)
             raise StaleState
         metrics.ITEMS_SERVED.labels(
             st.mode, str(st.adaptive).lower(), str(is_pretest).lower()
@@ -317,7 +499,7 @@ class Delivery:
     ) -> dict:
         await self._require_active(conn, st, cached)
         item = self._answerable(st, position)
-        content = await self.rt.contents.get(conn, item.version_id)
+        content = await self.contents.get(conn, item.version_id)
         if selected not in content.labels:
             labels = "".join(sorted(content.labels))
             raise ApiError(
@@ -389,7 +571,9 @@ class Delivery:
         item = st.item_at(position)
         if item is None:
             raise ApiError(409, f"position {position} has not been served in this quiz")
-        revisit = st.is_linear_exam and item.marked
+        # A linear exam, like a paper one, can be answered in any order and changed until it
+        # is finished; elsewhere the next item depends on the answers, which are final.
+        revisit = st.is_linear_exam
         if item.answered and not revisit:
             raise ApiError(
                 409,
@@ -400,7 +584,7 @@ class Delivery:
             raise ApiError(
                 409,
                 f"only the item being served ({'position ' + str(cur.position) if cur else 'none now'}) can be "
-                "answered; in a linear exam, mark an item to come back to it",
+                "answered: answers are given in order here (only a linear exam goes back)",
             )
         return item
 
@@ -440,7 +624,7 @@ class Delivery:
                 "quiz_id": st.id,
                 "position": position,
                 "marked": marked,
-                "revisitable": bool(marked and st.is_linear_exam),
+                "revisitable": st.is_linear_exam,
             }
 
         return await self._run(principal, quiz_id, step)
@@ -455,7 +639,7 @@ class Delivery:
                     raise StaleState
                 return st
             await self._seal(conn, st, "expired" if st.expired else "finished")
-            return await load_state(conn, quiz_id, principal.tenant_id)
+            return await self.read_state(conn, quiz_id, principal.tenant_id)
 
         return await self._run(principal, quiz_id, step)
 
@@ -464,6 +648,7 @@ class Delivery:
             if cached:
                 raise StaleState
             await self._seal(conn, st, "expired")
+        if st.status == "expired":
             raise ApiError(
                 409,
                 f"the time for this exam ran out at {st.expires_at:%Y-%m-%d %H:%M} UTC; "

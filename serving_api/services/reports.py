@@ -9,6 +9,8 @@ from psycopg import AsyncConnection
 from serving_api.services.content import ContentCache
 from serving_api.services.delivery import final_score
 from serving_api.services.quiz_state import QuizState
+from serving_api.services.scored import SCORED_ANSWERS
+from serving_api.services.topic_paths import TopicPaths
 
 HISTORY_SQL = """
 SELECT s.id, s.status, s.mode, s.adaptive, s.exam_code, s.num_questions, s.num_pretest,
@@ -21,35 +23,61 @@ ORDER BY s.started_at DESC
 LIMIT %(limit)s OFFSET %(offset)s
 """
 
-# Per topic, each cohort member's accuracy over scored answers; the caller's percentile is the
-# mid-rank: (peers below + half of the ties) / cohort size.
-PERFORMANCE_SQL = """
+# Per topic, each cohort member's accuracy over scored answers (serving_api.services.scored: an
+# active exam's answers count for no one); the caller's percentile is the mid-rank: (peers below +
+# half of the ties) / cohort size, where the cohort size is the number of its students ranked
+# (those with scored answers in that topic, the caller included).
+PERFORMANCE_SQL = f"""
 WITH me AS (SELECT cohort FROM users WHERE id = %(user)s AND tenant_id = %(tenant)s),
 per_user AS (
-  SELECT r.user_id, i.topic_id, count(*) AS answered,
-         sum(CASE WHEN r.is_correct THEN 1 ELSE 0 END) AS correct,
-         avg(CASE WHEN r.is_correct THEN 1.0 ELSE 0.0 END) AS accuracy
-  FROM user_responses r
-  JOIN quiz_items i ON i.id = r.quiz_item_id
-  JOIN quiz_sessions s ON s.id = r.quiz_id
-  JOIN users u ON u.id = r.user_id
-  WHERE r.tenant_id = %(tenant)s AND NOT i.is_pretest AND u.cohort = (SELECT cohort FROM me)
-    AND (%(exam)s::text IS NULL OR s.exam_code = %(exam)s::text)
-  GROUP BY GROUPING SETS ((r.user_id, i.topic_id), (r.user_id))
+  SELECT a.user_id, a.topic_id, count(*) AS answered,
+         sum(CASE WHEN a.is_correct THEN 1 ELSE 0 END) AS correct,
+         avg(CASE WHEN a.is_correct THEN 1.0 ELSE 0.0 END) AS accuracy
+  FROM ({SCORED_ANSWERS}) a
+  JOIN users u ON u.id = a.user_id
+  WHERE a.tenant_id = %(tenant)s AND u.tenant_id = %(tenant)s
+    AND u.cohort = (SELECT cohort FROM me)
+    AND (%(exam)s::text IS NULL OR a.exam_code = %(exam)s::text)
+  GROUP BY GROUPING SETS ((a.user_id, a.topic_id), (a.user_id))
 ),
 ranked AS (
   SELECT p.*,
          count(*) OVER w_all AS cohort_size,
-         count(*) FILTER (WHERE TRUE) OVER w_tie AS ties,
+         count(*) OVER w_tie AS ties,
          rank() OVER (PARTITION BY p.topic_id ORDER BY p.accuracy) - 1 AS below
   FROM per_user p
   WINDOW w_all AS (PARTITION BY p.topic_id), w_tie AS (PARTITION BY p.topic_id, p.accuracy)
 )
-SELECT r.topic_id, t.name, r.answered, r.correct, r.accuracy, r.cohort_size,
+SELECT r.topic_id, r.answered, r.correct, r.accuracy, r.cohort_size,
        100.0 * (r.below + 0.5 * r.ties) / r.cohort_size AS percentile, (SELECT cohort FROM me)
-FROM ranked r LEFT JOIN topics t ON t.id = r.topic_id
+FROM ranked r
 WHERE r.user_id = %(user)s
 ORDER BY r.topic_id NULLS FIRST
+"""
+
+# By ISO week (Monday, UTC): the caller's scored answers (by the time of their last change) and
+# the quizzes sealed that week (by finished_at) with their mean scaled score.
+PROGRESS_SQL = f"""
+WITH answers AS (
+  SELECT date_trunc('week', a.updated_at AT TIME ZONE 'UTC')::date AS week,
+         count(*) AS answered, count(*) FILTER (WHERE a.is_correct) AS correct
+  FROM ({SCORED_ANSWERS}) a
+  WHERE a.user_id = %(user)s AND a.tenant_id = %(tenant)s
+    AND (%(exam)s::text IS NULL OR a.exam_code = %(exam)s::text)
+  GROUP BY 1
+), sealed AS (
+  SELECT date_trunc('week', s.finished_at AT TIME ZONE 'UTC')::date AS week,
+         count(*) AS quizzes, avg(s.scaled_score) AS mean_scaled
+  FROM quiz_sessions s
+  WHERE s.user_id = %(user)s AND s.tenant_id = %(tenant)s AND s.status <> 'active'
+    AND s.finished_at IS NOT NULL
+    AND (%(exam)s::text IS NULL OR s.exam_code = %(exam)s::text)
+  GROUP BY 1
+)
+SELECT coalesce(a.week, q.week), coalesce(a.answered, 0), coalesce(a.correct, 0),
+       coalesce(q.quizzes, 0), q.mean_scaled
+FROM answers a FULL JOIN sealed q ON q.week = a.week
+ORDER BY 1
 """
 
 
@@ -67,6 +95,7 @@ async def quiz_report(conn: AsyncConnection, contents: ContentCache, st: QuizSta
                 {
                     "topic_id": item.topic_id,
                     "topic_name": vc.topic_name,
+                    "topic_path": vc.topic_path,
                     "served": 0,
                     "answered": 0,
                     "correct": 0,
@@ -80,7 +109,7 @@ async def quiz_report(conn: AsyncConnection, contents: ContentCache, st: QuizSta
                 "position": item.position,
                 "question_id": item.question_id,
                 "version": item.version,
-                "topic": {"id": item.topic_id, "name": vc.topic_name},
+                "topic": vc.topic,
                 "stem_html": vc.stem_html,
                 "lead_in": vc.lead_in,
                 "assets": list(vc.assets),
@@ -94,7 +123,7 @@ async def quiz_report(conn: AsyncConnection, contents: ContentCache, st: QuizSta
                 "calibrated_b": item.b if item.calibrated else None,
             }
         )
-    per_topic = sorted(topics.values(), key=lambda t: t["topic_name"])
+    per_topic = sorted(topics.values(), key=lambda t: t["topic_path"])
     for t in per_topic:
         t["accuracy"] = t["correct"] / t["served"] if t["served"] else None
     return {
@@ -139,6 +168,8 @@ def quiz_summary(st: QuizState) -> dict:
         "scaled_score": st.scaled_score,
         "filters": {k: v for k, v in (st.filters or {}).items() if k != "resolved"},
         "quota": st.quota,
+        "calibrated_short": st.calibrated_short,
+        "notices": st.notices,
     }
 
 
@@ -177,17 +208,22 @@ async def history(
 
 
 async def performance(
-    conn: AsyncConnection, user_id: uuid.UUID, tenant_id: uuid.UUID, exam_code: str | None
+    conn: AsyncConnection,
+    topic_paths: TopicPaths,
+    user_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    exam_code: str | None,
 ) -> dict:
     rows = await (
         await conn.execute(
             PERFORMANCE_SQL, {"user": user_id, "tenant": tenant_id, "exam": exam_code}
         )
     ).fetchall()
+    names = await topic_paths.get_many(conn, [r[0] for r in rows if r[0] is not None])
     overall = None
     topics = []
     cohort = None
-    for topic_id, name, answered, correct, acc, size, pct, coh in rows:
+    for topic_id, answered, correct, acc, size, pct, coh in rows:
         cohort = coh
         entry = {
             "answered": int(answered),
@@ -199,5 +235,26 @@ async def performance(
         if topic_id is None:
             overall = entry
         else:
-            topics.append({"topic_id": topic_id, "topic_name": name, **entry})
+            name, path = names[topic_id]
+            topics.append({"topic_id": topic_id, "topic_name": name, "topic_path": path, **entry})
     return {"exam_code": exam_code, "cohort": cohort, "overall": overall, "topics": topics}
+
+
+async def progress(
+    conn: AsyncConnection, user_id: uuid.UUID, tenant_id: uuid.UUID, exam_code: str | None
+) -> dict:
+    rows = await (
+        await conn.execute(PROGRESS_SQL, {"user": user_id, "tenant": tenant_id, "exam": exam_code})
+    ).fetchall()
+    weeks = [
+        {
+            "week_start": week.isoformat(),
+            "answered": int(answered),
+            "correct": int(correct),
+            "accuracy": correct / answered if answered else None,
+            "quizzes": int(quizzes),
+            "mean_scaled_score": round(float(mean), 1) if mean is not None else None,
+        }
+        for week, answered, correct, quizzes, mean in rows
+    ]
+    return {"exam_code": exam_code, "weeks": weeks}

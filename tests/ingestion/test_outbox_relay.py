@@ -74,6 +74,10 @@ def quiz_events(tenant: uuid.UUID, user: uuid.UUID, quiz: uuid.UUID, n_items: in
                 position=pos,
                 topic_id=1,
                 is_pretest=False,
+                parameter_set_id=None,
+                a_used=1.0,
+                b_used=0.0,
+                c_used=0.25,
             )  # fmt: skip
         )
         events.append(
@@ -191,11 +195,11 @@ def test_kafka_down_keeps_events_then_delivers(engine, topic_settings):
 def test_standby_relay_does_not_publish_while_another_leads(engine, topic_settings, settings):
     import psycopg
 
-    from ingestion.outbox_relay import LOCK_KEY, libpq_url
+    from ingestion.outbox_relay import LOCK_KEY
 
     events = quiz_events(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), 1)
     write_outbox(engine, events)
-    with psycopg.connect(libpq_url(settings)) as leader:
+    with psycopg.connect(settings.libpq_url) as leader:
         assert leader.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]
         standby = relay(topic_settings)
         assert standby.returncode == 0

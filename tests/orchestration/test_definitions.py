@@ -118,3 +118,17 @@ def test_headless_materialize_is_recorded_in_the_fixed_dagster_home(
     with engine.connect() as c:
         lag_rows = c.execute(text("SELECT count(*) FROM raw.ingestion_offsets")).scalar_one()
     assert lag_rows > 0
+
+
+def test_resource_config_shown_in_the_ui_carries_no_database_password(
+    defs: dg.Definitions, settings: Settings
+) -> None:
+    from orchestration.resources import QBankSettingsResource
+
+    resource = defs.resources["qbank"]
+    assert isinstance(resource, QBankSettingsResource)
+    shown = str(resource._convert_to_config_dictionary())  # what the launchpad and run config hold
+    assert "database_url" not in QBankSettingsResource.model_fields
+    assert settings.database_url not in shown and settings.libpq_url not in shown
+    # The engine still reaches the configured database, through the settings.
+    assert resource.settings().database_url == settings.database_url

@@ -22,13 +22,12 @@ from kafka.admin import NewTopic
 from sqlalchemy import Engine, text
 
 from bench.synthetic import SynthBank, as_messages, create_bank, produce, quiz_events
-from ingestion.raw_loader import libpq_conninfo
 from orchestration.assets.dbt import content_tables
 from orchestration.definitions import ASSETS
 from orchestration.publishing import activate_set
 from qbank.models import PARAMETER_SET_CHANNEL
-from qbank.settings import Settings
-from tests.orchestration.conftest import FAST_CONFIG
+from qbank.settings import Settings, libpq_url
+from tests.support.pipeline import FAST_CONFIG
 
 PSYCHOMETRICS = ["item_calibration", "exposure_control", "published_item_parameters",
                  "cat_simulation_report"]  # fmt: skip
@@ -72,7 +71,7 @@ def _active_set(engine: Engine, bank: SynthBank) -> int | None:
 
 
 def _listen(settings: Settings) -> psycopg.Connection:
-    conn = psycopg.connect(libpq_conninfo(settings.database_url), autocommit=True)
+    conn = psycopg.connect(libpq_url(settings.database_url), autocommit=True)
     conn.execute(f"LISTEN {PARAMETER_SET_CHANNEL}")
     return conn
 
@@ -259,7 +258,7 @@ def test_the_api_picks_up_a_newly_activated_set_without_restart(
     replaces the parameters the API serves, with no restart."""
     from psycopg_pool import AsyncConnectionPool
 
-    from serving_api.services.item_pool import ItemPoolCache
+    from serving_api.services.exam_pool import ExamPoolCache
     from serving_api.services.notify import PoolInvalidationListener
 
     bank = first_run.bank
@@ -280,11 +279,11 @@ def test_the_api_picks_up_a_newly_activated_set_without_restart(
             ).set_index("question_version_id")
             for set_id in (live, other)
         }
-    conninfo = libpq_conninfo(settings.database_url)
+    conninfo = libpq_url(settings.database_url)
 
     async def scenario():
         async with AsyncConnectionPool(conninfo, min_size=1, max_size=2, open=False) as pg:
-            cache = ItemPoolCache(pg)
+            cache = ExamPoolCache(pg)
             listener = PoolInvalidationListener(conninfo, cache)
             listener.start()
             await asyncio.wait_for(listener.connected.wait(), 10)

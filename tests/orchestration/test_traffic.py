@@ -30,7 +30,7 @@ from orchestration.traffic import (
 from qbank.db import session_scope
 from qbank.models import ItemParameterSet
 from qbank.settings import Settings
-from tests.dbt.conftest import DbtDatabase, _make
+from tests.support.dbt import DbtDatabase, make_dbt_database
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -51,7 +51,7 @@ def _with_quota(events, quota: dict[str, int]):
 def seeded(tmp_path_factory, settings: Settings) -> Iterator[Seeded]:
     """Old traffic (40 days ago, outside a 14-day window), then recent adaptive quizzes of 12
     items (1 pretest) and of 8 (no pretest, a quota on one topic), and linear quizzes."""
-    for db in _make(tmp_path_factory, settings, "traffic"):
+    for db in make_dbt_database(tmp_path_factory, settings, "traffic"):
         bank = create_bank(db.engine, n_items=40, n_users=30, seed=41)
         topic = str(bank.items[0].topic_id)
         old = list(quiz_events(bank, n_quizzes=30, items_per_quiz=20, adaptive_share=1.0,

@@ -14,9 +14,10 @@ import uuid
 import httpx
 from playwright.sync_api import expect, sync_playwright
 
-from tests.reliability.conftest import seed_bank
-from tests.serving_api.conftest import ARTIFACTS, PASSWORD, start_server, stop_server
-from tests.serving_api.test_student_page import CHROMIUM_ARGS
+from tests.support.api_server import ARTIFACTS, start_server, stop_server
+from tests.support.banks import seed_bank
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.people import PASSWORD
 
 # Every payload sets window.__xss (to its number) if it ever runs.
 STEM = (
@@ -88,6 +89,8 @@ def test_hostile_markup_is_stored_as_written_and_never_runs(rel_db, rel_engine, 
     assert seen["stem_bold"] == "bold"
     assert "Which one?" in seen["lead_in"] and "${window.__xss=15}" in seen["lead_in"]
     assert TOPIC in seen["topic"]
+    assert TOPIC in seen["chips"] and TOPIC in seen["quota_options"], seen
+    assert TOPIC in seen["nav_title"]
     assert seen["dangerous_nodes"] == 0, seen
 
 
@@ -106,6 +109,21 @@ DANGER = """() => {
     '#view-quiz style, #view-report style, #view-quiz details, #view-report details');
   let n = bad.length;
   for (const e of document.querySelectorAll('#view-quiz *, #view-report *')) {
+    for (const a of e.attributes) {
+      if (a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value)) n++;
+    }
+  }
+  return n;
+}"""
+
+
+# The dashboard names topics in chips, the quota builder, the performance panel and the progress
+# chart's labels: all plain text. Its one legitimate SVG is the chart the page draws itself.
+HOME_DANGER = """() => {
+  let n = document.querySelectorAll(
+    '#view-home script, #view-home iframe, #view-home img, #view-home style, #view-home math, ' +
+    '#view-home details, #view-home svg:not(.progress-svg), #view-home svg svg').length;
+  for (const e of document.querySelectorAll('#view-home *')) {
     for (const a of e.attributes) {
       if (a.name.startsWith('on') || /^\\s*javascript:/i.test(a.value)) n++;
     }
@@ -141,10 +159,15 @@ def _take_quizzes_in_browser(url: str, email: str, exam: str) -> dict:
         page.fill("#login-password", PASSWORD)
         page.click("#login-submit")
         expect(page.locator("#view-home")).to_be_visible()
+        out["chips"] = page.locator("#topic-chips .chip").all_text_contents()
+        page.click("#quota-add")
+        out["quota_options"] = page.locator(".quota-topic option").all_text_contents()
+        page.click(".quota-remove")
 
-        for mode in ("tutor", "exam"):
+        for mode, order in (("tutor", "adaptive"), ("exam", "adaptive"), ("exam", "linear")):
             page.select_option("#exam-code", exam)
             page.check(f"input[name=mode][value={mode}]")
+            page.check(f"input[name=order][value={order}]")
             page.fill("#num-questions", "1")
             page.click("#start-quiz")
             expect(page.locator("#q-position")).to_have_text("#1")
@@ -163,19 +186,28 @@ def _take_quizzes_in_browser(url: str, email: str, exam: str) -> dict:
                 expect(page.locator("#feedback .rationale em")).to_have_text("Because")
                 _click_inert_links(page, "#feedback a")
                 _assert_no_script_ran(page, "tutor: feedback shown")
+            elif order == "linear":
+                expect(page.locator("#feedback")).to_contain_text("Answer B saved")
+                out["nav_title"] = page.locator("#nav-grid .nav-cell").first.get_attribute("title")
             else:
                 expect(page.locator("#feedback")).to_contain_text("Answer recorded")
             out["dangerous_nodes"] += page.evaluate(DANGER)
             page.keyboard.press("Enter")  # next: the quiz is complete, the report shows
+            if order == "linear":  # a linear exam asks first
+                page.click("#finish-confirm")
             expect(page.locator(".review-item")).to_have_count(1)
-            _assert_no_script_ran(page, f"{mode}: report shown")
+            _assert_no_script_ran(page, f"{mode} {order}: report shown")
             expect(page.locator("#view-report")).to_be_visible()
             expect(page.locator(".review-item")).to_have_count(1)
             out["dangerous_nodes"] += page.evaluate(DANGER)
-            if mode == "exam":
+            if mode == "exam" and order == "adaptive":
                 page.screenshot(path=str(ARTIFACTS / "student-hostile-review.png"), full_page=True)
             page.click("#back-home")
             expect(page.locator("#view-home")).to_be_visible()
+        expect(page.locator("#performance")).to_contain_text(TOPIC)
+        expect(page.locator("#progress-chart svg")).to_have_count(1)
+        _assert_no_script_ran(page, "dashboard shown")
+        out["dangerous_nodes"] += page.evaluate(HOME_DANGER)
         page.wait_for_timeout(300)  # an onerror of a broken image fires asynchronously
         out["xss"] = page.evaluate("() => window.__xss ?? null")
         browser.close()

@@ -14,14 +14,17 @@ import time
 import uuid
 
 import httpx
+import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from tests.reliability.conftest import Bank
 from tests.reliability.services import PrivateServices
 from tests.reliability.traffic import StudentTraffic
-from tests.serving_api.conftest import start_server, stop_server
-from tests.serving_api.test_operations import metric
+from tests.support.api_server import metric, start_server, stop_server
+from tests.support.banks import Bank
+
+# Stops and restarts services of its own, beside the shared stack.
+pytestmark = pytest.mark.stack
 
 
 def _db_now(engine: Engine):

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.serving_api.helpers import fresh_exam, next_item, snapshot, start
+from tests.support.quizzes import fresh_exam, next_item, snapshot, start
 
 HUGE = 2**70
 
@@ -132,6 +132,11 @@ def cases(t, world):
         (S, "GET", f"/v1/quizzes/{z}/report", None, None),  # still active
         (S, "GET", "/v1/quizzes?limit=100000", None, None),
         (S, "GET", f"/v1/me/performance?exam_code={'x' * 100}", None, None),
+        (S, "GET", f"/v1/me/progress?exam_code={'x' * 100}", None, None),
+        (S, "GET", f"/v1/quizzes/{z}/next?skip=maybe", None, None),
+        (S, "GET", f"/v1/quizzes/{uuid.uuid4()}/items", None, None),
+        (S, "GET", f"/v1/quizzes/{z}/items/0", None, None),
+        (S, "GET", f"/v1/quizzes/{z}/items/9", None, None),  # not served
     ]
 
 

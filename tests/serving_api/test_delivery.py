@@ -9,8 +9,8 @@ from sqlalchemy import text
 
 from irt_models.ability import eap
 from irt_models.model import info_3pl
-from tests.serving_api import bank
-from tests.serving_api.helpers import answer, events_of, fresh_exam, next_item, start
+from tests.support import bank
+from tests.support.quizzes import answer, events_of, fresh_exam, next_item, start
 
 
 def test_tutor_adaptive_flow_persists_state_and_events(client, world, engine):
@@ -125,7 +125,7 @@ def test_answer_graded_against_the_served_version(client, world, engine):
     edit = {
         k: v1[k] for k in ("topic_id", "stem_md", "lead_in", "rationale_md", "difficulty_label")
     }
-    edit |= {"options": v1["options"], "correct_label": "D"}
+    edit |= {"options": v1["options"], "correct_label": "D", "edit_kind": "substantive"}
     assert (
         client.put(f"/v1/questions/{qids[0]}", json=edit, headers=a.author.headers).status_code
         == 200
@@ -313,7 +313,7 @@ def test_pool_exhausted_ends_the_quiz(client, world, engine):
     assert client.get(f"/v1/quizzes/{quiz['id']}/report", headers=s.headers).status_code == 200
 
 
-def test_linear_exam_marked_items_can_be_revisited_adaptive_cannot(client, world, engine):
+def test_linear_exam_items_can_be_revisited_adaptive_cannot(client, world, engine):
     exam, _ = fresh_exam(engine, world, per_topic=2)
     s = world.a.student
     quiz = start(client, s, mode="exam", adaptive=False, exam_code=exam, num_questions=3)
@@ -324,21 +324,24 @@ def test_linear_exam_marked_items_can_be_revisited_adaptive_cannot(client, world
         f"/v1/quizzes/{q}/items/1/mark", json={"marked": True}, headers=s.headers
     ).json()["revisitable"]
     next_item(client, s, q)
-    # Skipping a marked, unanswered item is allowed in a linear exam.
+    # Marking the item being served moves `next` on from it, as skip does.
     client.post(f"/v1/quizzes/{q}/items/2/mark", json={}, headers=s.headers)
     assert next_item(client, s, q)["position"] == 3
-    answer(client, s, q, "B")
+    answer(client, s, q, "A")
     changed = answer(client, s, q, "B", position=1)
     assert changed["revision"] == 2
     assert answer(client, s, q, "B", position=2)["revision"] == 1
+    # An item never marked is changed the same way (any served item, until finish).
+    assert answer(client, s, q, "B", position=3)["revision"] == 2
     report = client.post(f"/v1/quizzes/{q}/finish", headers=s.headers).json()
     assert report["raw_score"] == 3
     subs = [p for t, p in events_of(engine, q) if t == "answer_submitted"]
     assert [(p["position"], p["revision"], p["selected"]) for p in subs] == [
         (1, 1, "A"),
-        (3, 1, "B"),
+        (3, 1, "A"),
         (1, 2, "B"),
         (2, 1, "B"),
+        (3, 2, "B"),
     ]
     assert [t for t, _ in events_of(engine, q)].count("question_marked") == 2
     # After finishing nothing changes.
@@ -382,7 +385,7 @@ def test_new_parameter_set_is_used_without_restart(client, world, engine, api):
 
 
 def test_history_and_cohort_percentile(client, world, engine, api):
-    from tests.serving_api.conftest import login, make_user
+    from tests.support.people import login, make_user
 
     exam, _ = fresh_exam(engine, world, per_topic=3)
     cohort = f"c-{uuid.uuid4().hex[:6]}"
@@ -408,7 +411,7 @@ def test_history_and_cohort_percentile(client, world, engine, api):
 
 
 def test_only_unseen_and_only_previously_incorrect(client, world, engine, api):
-    from tests.serving_api.conftest import login, make_user
+    from tests.support.people import login, make_user
 
     exam, qids = fresh_exam(engine, world, per_topic=2)  # 8 items
     s = login(api, make_user(engine, world.a, f"filters{uuid.uuid4().hex[:4]}", ["student"]))

@@ -15,8 +15,8 @@ import pytest
 from fastapi.routing import APIRoute
 
 from qbank.settings import DEV_SECRET, Settings
-from tests.serving_api.conftest import ROOT, start_server, stop_server
-from tests.serving_api.helpers import answer, fresh_exam, next_item, start
+from tests.support.api_server import ROOT, start_server, stop_server
+from tests.support.quizzes import answer, fresh_exam, next_item, start
 
 ROLES = ("admin", "author", "publisher", "student")
 # (method, path, roles allowed); {q} a question of tenant A, {z} a quiz of A's student.
@@ -38,10 +38,13 @@ MATRIX = [
     ("POST", "/v1/questions/{q}/versions/1/retire", {"admin", "publisher"}),
     ("GET", "/v1/exam-codes", set(ROLES)),
     ("GET", "/v1/me/performance", {"student"}),
+    ("GET", "/v1/me/progress", {"student"}),
     ("POST", "/v1/quizzes", {"student"}),
     ("GET", "/v1/quizzes", {"student"}),
     ("GET", "/v1/quizzes/{z}", {"student", "admin"}),
     ("GET", "/v1/quizzes/{z}/next", {"student"}),
+    ("GET", "/v1/quizzes/{z}/items", {"student"}),
+    ("GET", "/v1/quizzes/{z}/items/1", {"student"}),
     ("POST", "/v1/quizzes/{z}/answers", {"student"}),
     ("POST", "/v1/quizzes/{z}/items/1/mark", {"student"}),
     ("POST", "/v1/quizzes/{z}/finish", {"student"}),
@@ -249,7 +252,7 @@ def test_prod_refuses_weak_secret(secret):
 
 
 def test_disabled_or_demoted_account_loses_access_before_token_expiry(client, world, engine, api):
-    from tests.serving_api.conftest import login, make_user
+    from tests.support.people import login, make_user
 
     person = login(
         api, make_user(engine, world.a, f"leaver{uuid.uuid4().hex[:4]}", ["student", "author"])

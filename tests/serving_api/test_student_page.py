@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from playwright.sync_api import expect, sync_playwright
 
-from tests.serving_api.conftest import ARTIFACTS, PASSWORD
-from tests.serving_api.helpers import fresh_exam
-
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+from tests.support.api_server import ARTIFACTS
+from tests.support.browser import CHROMIUM_ARGS
+from tests.support.people import PASSWORD
+from tests.support.quizzes import fresh_exam
 
 
 def test_student_takes_a_quiz_in_the_browser(api, world, engine):

@@ -21,7 +21,7 @@ quiz_totals as (
         count(*) as n_answered,
         count(*) filter (where is_correct) as n_correct
     from responses
-    group by quiz_id
+    group by 1
 
 ),
 
@@ -30,9 +30,9 @@ classical_responses as (
     select
         r.*,
         (q.n_correct - r.is_correct::int)::double precision
-            / nullif(q.n_answered - 1, 0) as rest_proportion
+        / nullif(q.n_answered - 1, 0) as rest_proportion
     from responses as r
-    inner join quiz_totals as q on q.quiz_id = r.quiz_id
+    inner join quiz_totals as q on r.quiz_id = q.quiz_id
     where not r.adaptive or r.is_pretest
 
 ),
@@ -78,14 +78,17 @@ served as (
         count(distinct v.quiz_id) as times_served,
         count(distinct v.quiz_id) filter (where v.is_pretest) as times_served_pretest
     from {{ ref('stg_events__question_served') }} as v
-    inner join {{ ref('stg_events__quiz_started') }} as s on s.quiz_id = v.quiz_id
+    inner join {{ ref('stg_events__quiz_started') }} as s on v.quiz_id = s.quiz_id
     group by 1, 2, 3, 4, 5
 
 ),
 
 exam_quizzes as (
 
-    select tenant_id, exam_code, count(distinct quiz_id) as quizzes
+    select
+        tenant_id,
+        exam_code,
+        count(distinct quiz_id) as quizzes
     from {{ ref('stg_events__quiz_started') }}
     group by 1, 2
 
@@ -100,30 +103,32 @@ final as (
         sv.question_version_id,
         sv.version,
         qv.topic_id,
-        coalesce(c.attempts, 0) as attempts,
-        coalesce(c.correct, 0) as correct,
         c.p_value,
         c.point_biserial,
         c.mean_time_ms,
-        coalesce(a.adaptive_attempts, 0) as adaptive_attempts,
         a.adaptive_p_value,
         sv.times_served,
         sv.times_served_pretest,
+        coalesce(c.attempts, 0) as attempts,
+        coalesce(c.correct, 0) as correct,
+        coalesce(a.adaptive_attempts, 0) as adaptive_attempts,
         sv.times_served::double precision / eq.quizzes as exposure_rate
 
     from served as sv
     inner join exam_quizzes as eq
-        on eq.tenant_id = sv.tenant_id and eq.exam_code = sv.exam_code
+        on sv.tenant_id = eq.tenant_id and sv.exam_code = eq.exam_code
     left join classical as c
-        on c.tenant_id = sv.tenant_id
-        and c.exam_code = sv.exam_code
-        and c.question_version_id = sv.question_version_id
+        on
+            sv.tenant_id = c.tenant_id
+            and sv.exam_code = c.exam_code
+            and sv.question_version_id = c.question_version_id
     left join adaptive as a
-        on a.tenant_id = sv.tenant_id
-        and a.exam_code = sv.exam_code
-        and a.question_version_id = sv.question_version_id
+        on
+            sv.tenant_id = a.tenant_id
+            and sv.exam_code = a.exam_code
+            and sv.question_version_id = a.question_version_id
     left join {{ ref('stg_qbank__question_versions') }} as qv
-        on qv.question_version_id = sv.question_version_id
+        on sv.question_version_id = qv.question_version_id
 
 )
 

@@ -26,10 +26,11 @@ rolled_up as (
         r.time_taken_ms,
         ancestor.topic_id = r.topic_id as is_direct
     from responses as r
-    inner join topics as own on own.topic_id = r.topic_id
+    inner join topics as own on r.topic_id = own.topic_id
     inner join topics as ancestor
-        on ancestor.tenant_id = own.tenant_id
-        and own.topic_path <@ ancestor.topic_path
+        on
+            own.tenant_id = ancestor.tenant_id
+            and own.topic_path <@ ancestor.topic_path
 
 ),
 
@@ -51,7 +52,7 @@ final as (
         count(*) filter (where ru.is_direct) as direct_attempts
 
     from rolled_up as ru
-    inner join topics as t on t.topic_id = ru.topic_id
+    inner join topics as t on ru.topic_id = t.topic_id
     group by 1, 2, 3, 4, 5, 6, 7
 
 )

@@ -11,13 +11,19 @@ from serving_api.deps import ANY_USER, STAFF, get_session
 from serving_api.errors import ApiError
 from serving_api.schemas.topics import TopicCreate, TopicOut
 from serving_api.security import Principal
+from serving_api.services.topic_paths import path_name
 
-router = APIRouter(prefix="/v1/topics", tags=["topics"])
+router = APIRouter(prefix="/topics", tags=["topics"])
 
 
-def topic_out(t: Topic) -> TopicOut:
+def topic_out(t: Topic, names: dict[int, str]) -> TopicOut:
     return TopicOut(
-        id=t.id, name=t.name, parent_id=t.parent_id, blueprint_code=t.blueprint_code, path=t.path
+        id=t.id,
+        name=t.name,
+        parent_id=t.parent_id,
+        blueprint_code=t.blueprint_code,
+        path=t.path,
+        path_name=path_name(t.path, names),
     )
 
 
@@ -56,7 +62,17 @@ async def create_topic(
     )
     session.add(topic)
     await session.commit()
-    return topic_out(topic)
+    names = dict(
+        (
+            await session.execute(
+                select(Topic.id, Topic.name).where(
+                    Topic.tenant_id == principal.tenant_id,
+                    text("topics.path @> CAST(:path AS ltree)").bindparams(path=topic.path),
+                )
+            )
+        ).all()
+    )
+    return topic_out(topic, names)
 
 
 @router.get("", response_model=list[TopicOut])
@@ -64,7 +80,10 @@ async def list_topics(
     principal: Principal = Depends(ANY_USER), session: AsyncSession = Depends(get_session)
 ) -> list[TopicOut]:
     """Every topic of the caller's tenant, parents before children."""
-    rows = await session.scalars(
-        select(Topic).where(Topic.tenant_id == principal.tenant_id).order_by(Topic.path)
+    rows = list(
+        await session.scalars(
+            select(Topic).where(Topic.tenant_id == principal.tenant_id).order_by(Topic.path)
+        )
     )
-    return [topic_out(t) for t in rows]
+    names = {t.id: t.name for t in rows}  # the whole tree is here: path names need no query
+    return [topic_out(t, names) for t in rows]

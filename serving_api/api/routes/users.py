@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from qbank.models import User
 from qbank.passwords import hash_password
-from serving_api.api.routes.auth import user_out
+from serving_api.api.routes.auth import tenant_slug, user_out
 from serving_api.deps import ADMIN, get_runtime, get_session
 from serving_api.errors import ApiError, not_found
 from serving_api.runtime import Runtime
@@ -19,7 +19,7 @@ from serving_api.schemas.auth import UserOut
 from serving_api.schemas.users import UserCreate, UserUpdate
 from serving_api.security import Principal
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.post("", response_model=UserOut, status_code=201)
@@ -28,9 +28,14 @@ async def create_user(
     principal: Principal = Depends(ADMIN),
     session: AsyncSession = Depends(get_session),
 ) -> UserOut:
-    """Create a user in the admin's tenant."""
-    if await session.scalar(select(User.id).where(func.lower(User.email) == body.email.lower())):
-        raise ApiError(409, f"a user with e-mail {body.email!r} already exists")
+    """Create a user in the admin's tenant. The e-mail must be new in this tenant; other
+    tenants' users are neither consulted nor revealed (each has its own accounts)."""
+    if await session.scalar(
+        select(User.id).where(
+            User.tenant_id == principal.tenant_id, func.lower(User.email) == body.email.lower()
+        )
+    ):
+        raise ApiError(409, f"a user with e-mail {body.email!r} already exists in your tenant")
     user = User(
         tenant_id=principal.tenant_id,
         email=body.email,
@@ -41,7 +46,7 @@ async def create_user(
     )
     session.add(user)
     await session.commit()
-    return user_out(user)
+    return user_out(user, await tenant_slug(session, principal.tenant_id))
 
 
 @router.get("", response_model=list[UserOut])
@@ -59,8 +64,9 @@ async def list_users(
         q = q.where(User.roles.any(role))
     if cohort:
         q = q.where(User.cohort == cohort)
-    rows = await session.scalars(q.order_by(User.email).limit(limit).offset(offset))
-    return [user_out(u) for u in rows]
+    rows = (await session.scalars(q.order_by(User.email).limit(limit).offset(offset))).all()
+    slug = await tenant_slug(session, principal.tenant_id)
+    return [user_out(u, slug) for u in rows]
 
 
 async def _own_user(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> User:
@@ -76,7 +82,8 @@ async def get_user(
     principal: Principal = Depends(ADMIN),
     session: AsyncSession = Depends(get_session),
 ) -> UserOut:
-    return user_out(await _own_user(session, principal, user_id))
+    user = await _own_user(session, principal, user_id)
+    return user_out(user, await tenant_slug(session, principal.tenant_id))
 
 
 @router.patch("/{user_id}", response_model=UserOut)
@@ -105,4 +112,4 @@ async def update_user(
         user.password_hash = await asyncio.to_thread(hash_password, body.password)
     await session.commit()
     runtime.accounts.forget(user.id)
-    return user_out(user)
+    return user_out(user, await tenant_slug(session, principal.tenant_id))

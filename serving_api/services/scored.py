@@ -1,0 +1,31 @@
+"""Which answers may be shown or used: the one definition of a *scored answer* (SPEC §4).
+
+A scored answer is a non-pretest answer of a tutor quiz or of a sealed exam. Until an exam is
+sealed (finished, expired and swept, pool exhausted) its answers count for nothing a student can
+reach: accuracy, percentiles, progress, the only-previously-incorrect filter. An active exam past
+its `expires_at` is still active here until it is sealed (`serving_api.services.seal_sweep`
+does that within seconds), so a read never has to guess from the clock.
+
+Every student-facing query that looks at correctness selects from `SCORED_ANSWERS` (a subquery;
+PostgreSQL flattens it, so the caller's predicates on its columns reach the base tables' indexes).
+The marts are to count answers by the same rule (issue 13, on the data-platform side).
+"""
+
+from __future__ import annotations
+
+# True for a row of quiz_sessions `s` whose answers' correctness a student may see or use.
+REVEALABLE_SESSION = "(s.mode = 'tutor' OR s.status <> 'active')"
+
+SCORED_ANSWERS = f"""
+SELECT r.id, r.tenant_id, r.user_id, r.quiz_id, r.question_id, r.is_correct, r.updated_at,
+       i.topic_id, s.exam_code
+FROM user_responses r
+JOIN quiz_items i ON i.id = r.quiz_item_id
+JOIN quiz_sessions s ON s.id = r.quiz_id
+WHERE NOT i.is_pretest AND {REVEALABLE_SESSION}
+"""
+
+
+def revealable(mode: str, status: str) -> bool:
+    """The same rule for a quiz already in memory (`QuizState`)."""
+    return mode == "tutor" or status != "active"
