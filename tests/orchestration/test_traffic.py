@@ -99,6 +99,7 @@ def _expected(events, since: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
     return per_quiz, per_item
 
 
+@pytest.mark.stack  # a database of its own, built by dbt
 def test_traffic_profile_reads_the_window_from_the_marts(seeded: Seeded) -> None:
     bank = seeded.bank
     profile = traffic_profile(
@@ -124,6 +125,7 @@ def test_traffic_profile_reads_the_window_from_the_marts(seeded: Seeded) -> None
     assert summary["scored_length_min"] == 8 and summary["scored_length_max"] == 11
 
 
+@pytest.mark.stack  # a database of its own, built by dbt
 def test_a_wider_window_takes_the_old_traffic_too(seeded: Seeded) -> None:
     bank = seeded.bank
     profile = traffic_profile(seeded.db.engine, bank.tenant_id, bank.exam_code, window_days=60,
@@ -131,6 +133,7 @@ def test_a_wider_window_takes_the_old_traffic_too(seeded: Seeded) -> None:
     assert profile.n_adaptive == 130 and profile.length_distribution()[20] == 30
 
 
+@pytest.mark.stack  # a database of its own, built by dbt
 def test_realised_exposure_is_the_share_of_adaptive_quizzes_serving_the_item(
     seeded: Seeded,
 ) -> None:
@@ -153,6 +156,7 @@ def test_realised_exposure_is_the_share_of_adaptive_quizzes_serving_the_item(
     assert realised_summary(items, n, 1.0, "test")["n_over"] == 0
 
 
+@pytest.mark.stack  # a database of its own, built by dbt
 def test_quota_membership_includes_subtopics(seeded: Seeded) -> None:
     bank = seeded.bank
     root, leaf = bank.topic_ids[0], bank.items[0].topic_id
@@ -164,6 +168,7 @@ def test_quota_membership_includes_subtopics(seeded: Seeded) -> None:
     assert quota_membership(seeded.db.engine, uuid.uuid4(), versions, [leaf]).sum() == 0
 
 
+@pytest.mark.stack  # a database of its own, built by dbt
 def test_the_window_starts_when_the_first_set_went_live(seeded: Seeded) -> None:
     """Cold start is not the traffic K answer for: once a set has been live for enough adaptive
     quizzes, the window starts at its activation."""
