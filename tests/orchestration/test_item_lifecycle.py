@@ -1,6 +1,6 @@
 """Calibration sees minor edits as the same item (SPEC §3), through the one definition of the
 live parameters (`live_item_parameters`), on a database of its own with a hand-made
-`marts.fact_responses` (only the columns calibration reads)."""
+`marts.fact_responses` (only the columns calibration reads, `ts` for the drift window)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,8 @@ def test_minor_edit_pools_responses_and_keeps_its_anchor(db):
         c.execute(
             text(
                 "CREATE TABLE marts.fact_responses (tenant_id uuid, exam_code text, quiz_id uuid, "
-                "question_id bigint, question_version_id bigint, is_correct boolean)"
+                "question_id bigint, question_version_id bigint, is_correct boolean, "
+                "ts timestamptz DEFAULT now())"
             )
         )
         answered = [(minor_q, m1), (minor_q, m2), (minor_q, m3), (subst_q, s1), (subst_q, s2)]
@@ -122,8 +123,8 @@ def test_minor_edit_pools_responses_and_keeps_its_anchor(db):
         for q, v in answered:
             c.execute(
                 text(
-                    "INSERT INTO marts.fact_responses VALUES (:t, :e, :quiz, :q, :v, true), "
-                    "(:t, :e, :quiz2, :q, :v, false)"
+                    "INSERT INTO marts.fact_responses VALUES (:t, :e, :quiz, :q, :v, true, now()), "
+                    "(:t, :e, :quiz2, :q, :v, false, now())"
                 ),
                 {"t": tenant, "e": exam, "quiz": uuid.uuid4(), "quiz2": uuid.uuid4(), "q": q}
                 | {"v": v},
