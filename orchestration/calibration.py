@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from irt_models.calibration import CalibrationResult, calibrate_3pl
 from irt_models.linking import AnchorLink, link_anchors
+from qbank.parameter_sets import active_set_id
 
 ANCHOR_MIN_N = 500
 ANCHOR_MAX_SE_B = 0.15
@@ -360,13 +361,7 @@ def load_active_set(
     `live_item_parameters`, the API's own definition: a minor edit appears with the parameters
     its item carries over). Empty when the exam code has no active set."""
     with engine.connect() as c:
-        set_id = c.execute(
-            text(
-                "SELECT id FROM item_parameter_sets "
-                "WHERE tenant_id = :t AND exam_code = :e AND status = 'active'"
-            ),
-            {"t": tenant_id, "e": exam_code},
-        ).scalar()
+        set_id = active_set_id(c, tenant_id, exam_code)
         if set_id is None:
             return None, pd.DataFrame(
                 columns=[

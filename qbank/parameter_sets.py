@@ -17,6 +17,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import Connection, text
 
@@ -58,7 +59,7 @@ def tenant_id_of(conn: Connection, slug: str) -> uuid.UUID:
     tid = conn.execute(text("SELECT id FROM tenants WHERE slug = :s"), {"s": slug}).scalar()
     if tid is None:
         raise SwitchRefused(f"no tenant '{slug}'")
-    return tid
+    return cast(uuid.UUID, tid)  # tenants.id is a uuid column
 
 
 def list_sets(conn: Connection, tenant_id: uuid.UUID, exam_code: str) -> list[SetInfo]:
