@@ -14,7 +14,10 @@ LAG_THRESHOLD = 1000
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.assets("raw_events").downstream()
+    # The snapshots hang off the content tables, not raw_events; fact_responses reads them.
+    selection=(
+        dg.AssetSelection.assets("raw_events").downstream() | dg.AssetSelection.groups("snapshots")
+    )
     - dg.AssetSelection.groups("psychometrics"),
     description="Kafka → raw tables → dbt staging and marts (with the dbt tests).",
     tags=PIPELINE_TAG,

@@ -1,4 +1,6 @@
-"""The dbt project as assets: staging and marts, with raw_events and the content tables upstream."""
+"""The dbt project as assets: staging, snapshots and marts, with raw_events and the content
+tables upstream. `dbt build` runs the snapshots too, in the DAG's order: users_snapshot before
+fact_responses, which reads the cohort each answer was given in from it."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +32,8 @@ class QBankDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "snapshot":
+            return "snapshots"
         fqn = dbt_resource_props.get("fqn", [])
         return "marts" if "marts" in fqn else "staging"
 
@@ -55,5 +59,5 @@ ensure_manifest()
     op_tags={"qbank/pipeline": "dbt"},
 )
 def qbank_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build`: models and their tests (reported as asset checks)."""
+    """`dbt build`: snapshots, models and their tests (reported as asset checks)."""
     yield from dbt.cli(["build"], context=context).stream()

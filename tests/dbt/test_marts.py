@@ -3,6 +3,7 @@ incremental refresh equal to a full rebuild, and tests that catch bad data."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -189,7 +190,7 @@ def test_models_build_into_exactly_staging_and_marts(dbt_db: DbtDatabase, histor
                 )
             ).all()
         )
-    assert schemas == {"staging": 11, "marts": 4}
+    assert schemas == {"staging": 11, "marts": 4, "snapshots": 1}
 
 
 def test_fact_responses_matches_the_events(history: dict) -> None:
@@ -264,6 +265,81 @@ def test_cohort_item_and_topic_marts_match_pandas(dbt_db: DbtDatabase, history: 
     assert root.accuracy == pytest.approx(fact.correct.mean())
     leaves = topics[topics.depth == 2].set_index("topic_id")
     assert (leaves.attempts == fact.groupby("topic_id").size().reindex(leaves.index)).all()
+
+
+def _cohorts_of(db: DbtDatabase) -> pd.DataFrame:
+    fact = _fact(db)
+    return fact[[c for c in fact.columns if c != "_watermark"]]
+
+
+def test_answers_stay_in_the_cohort_they_were_given_in(scratch_dbt_db: DbtDatabase) -> None:
+    """A student moves from one cohort to another between two pipeline runs: answers given
+    before the move stay under the old cohort (those from before the snapshot's first run
+    too: the earliest known cohort), answers given after it go under the new one, and a late
+    change of an old answer keeps the old cohort. Incremental runs and a full refresh agree."""
+    db = scratch_dbt_db
+    bank = create_bank(db.engine, n_items=8, n_users=4, cohorts=("2026-spring", "2026-fall"))
+    mover, before = bank.users[0]
+    mover_only = dataclasses.replace(bank, users=[(mover, before)])
+    old = list(quiz_events(bank, n_quizzes=12, items_per_quiz=4, seed=3))  # January 2026
+    old += quiz_events(mover_only, n_quizzes=3, items_per_quiz=4, seed=4,
+                       start=datetime(2026, 1, 6, tzinfo=UTC))  # fmt: skip
+    db.load(old)
+    assert db.dbt("build").success  # run 1: the snapshot's history starts now, after `old`
+
+    with db.engine.begin() as c:
+        c.execute(text("UPDATE users SET cohort = '2027-spring' WHERE id = :u"), {"u": mover})
+    assert db.dbt("build").success  # run 2: the snapshot sees the move
+    with db.engine.connect() as c:
+        periods = c.execute(
+            text(
+                "SELECT cohort, dbt_valid_to IS NULL FROM snapshots.users_snapshot "
+                "WHERE user_id = :u ORDER BY dbt_valid_from"
+            ),
+            {"u": mover},
+        ).all()
+    assert [tuple(p) for p in periods] == [(before, False), ("2027-spring", True)]
+
+    # After the move: new quizzes of the mover and of the others, and the mover changes an
+    # answer of an old linear exam (answered in January: it stays in the old cohort).
+    new = list(quiz_events(mover_only, n_quizzes=3, items_per_quiz=4, seed=5,
+                           start=datetime.now(UTC) + timedelta(minutes=1)))  # fmt: skip
+    new += quiz_events(bank, n_quizzes=6, items_per_quiz=4, seed=6,
+                       start=datetime.now(UTC) + timedelta(minutes=1))  # fmt: skip
+    old_answer = next(e for e in old if isinstance(e, AnswerSubmitted) and e.user_id == mover)
+    changed = old_answer.model_copy(
+        update={"event_id": uuid.uuid4(), "revision": 5, "is_correct": not old_answer.is_correct}
+    )
+    db.load([*new, changed])
+    assert db.dbt("build").success  # run 3: incremental
+    incremental = _cohorts_of(db)
+
+    cohort_of = dict(bank.users)
+    after_move = {e.quiz_id for e in new if e.user_id == mover}
+    mine = incremental[incremental.user_id == mover]
+    assert len(after_move) >= 3 and len(mine) > len(after_move) * 4
+    assert (mine[mine.quiz_id.isin(after_move)].cohort == "2027-spring").sum() == len(
+        after_move
+    ) * 4
+    assert (mine[~mine.quiz_id.isin(after_move)].cohort == before).all()
+    others = incremental[incremental.user_id != mover]
+    assert (others.cohort == others.user_id.map(cohort_of)).all()
+    row = incremental[
+        (incremental.quiz_id == changed.quiz_id) & (incremental.position == changed.position)
+    ]
+    assert row[["revision", "cohort"]].values.tolist() == [[5, before]]
+
+    with db.engine.connect() as c:
+        by_cohort = dict(
+            c.execute(
+                text("SELECT cohort, sum(attempts) FROM marts.cohort_performance GROUP BY 1")
+            ).all()
+        )
+    assert by_cohort["2027-spring"] == len(after_move) * 4
+    assert sum(by_cohort.values()) == len(incremental)
+
+    assert db.dbt("build", "--full-refresh").success
+    pd.testing.assert_frame_equal(incremental, _cohorts_of(db))
 
 
 def test_dbt_tests_catch_bad_data(scratch_dbt_db: DbtDatabase) -> None:

@@ -1,9 +1,9 @@
 {#-
     One row per answered quiz item: the last answer (highest revision) with the quiz's context
-    (tenant, student and cohort, exam code, mode, adaptive) and the served item's context
-    (exact version, topic, position, pretest flag) and its lineage: the parameter set and the
-    a, b, c that chose and scored it (null for events from before lineage, schema_version 1; a
-    null set with a, b, c: the cold-start defaults).
+    (tenant, student and the cohort they were in when they answered, exam code, mode, adaptive)
+    and the served item's context (exact version, topic, position, pretest flag) and its lineage:
+    the parameter set and the a, b, c that chose and scored it (null for events from before
+    lineage, schema_version 1; a null set with a, b, c: the cold-start defaults).
 
     Incremental: a run recomputes every quiz that has a new answer_submitted, question_served or
     quiz_started event since the last run (`_watermark`, the highest staging load_id the fact has
@@ -95,9 +95,21 @@ last_answer as (
 
 ),
 
-users as (
+cohorts as (
 
-    select * from {{ ref('stg_qbank__users') }}
+    -- Each user's cohort periods (users_snapshot, UTC). The first period also covers answers
+    -- given before the snapshot's history starts (its first run came after them): the earliest
+    -- known cohort is the best evidence for those.
+    select
+        user_id,
+        cohort,
+        case
+            when row_number() over (partition by user_id order by dbt_valid_from) = 1
+                then '-infinity'::timestamptz
+            else dbt_valid_from at time zone 'UTC'
+        end as valid_from,
+        coalesce(dbt_valid_to at time zone 'UTC', 'infinity'::timestamptz) as valid_to
+    from {{ ref('users_snapshot') }}
 
 ),
 
@@ -136,8 +148,11 @@ final as (
         on
             a.quiz_id = v.quiz_id
             and a.position = v.position
-    left join users as u
-        on a.user_id = u.user_id
+    left join cohorts as u
+        on
+            a.user_id = u.user_id
+            and a.answered_at >= u.valid_from
+            and a.answered_at < u.valid_to
 
 )
 
