@@ -18,6 +18,7 @@ from ingestion.events import (
     EventEnvelope,
     QuestionServed,
     QuestionServedV1,
+    QuizFinished,
     QuizStarted,
 )
 from tests.dbt.conftest import DbtDatabase
@@ -228,8 +229,11 @@ def test_cohort_item_and_topic_marts_match_pandas(dbt_db: DbtDatabase, history: 
         topics = pd.read_sql(text("SELECT * FROM marts.topic_performance"), c)
     fact["day"] = pd.to_datetime(fact.ts, utc=True).dt.date
     fact["correct"] = fact.is_correct.astype(int)
+    # The synthetic quizzes are all sealed: scored = not pretest.
+    assert (fact.is_scored == ~fact.is_pretest).all() and fact.is_pretest.any()
+    scored = fact[fact.is_scored]
 
-    exp = fact.groupby(["cohort", "day"]).agg(
+    exp = scored.groupby(["cohort", "day"]).agg(
         attempts=("correct", "size"),
         accuracy=("correct", "mean"),
         active_users=("user_id", "nunique"),
@@ -261,10 +265,11 @@ def test_cohort_item_and_topic_marts_match_pandas(dbt_db: DbtDatabase, history: 
     assert np.allclose(items.exposure_rate.reindex(served.index), served / n_quizzes)
 
     root = topics[topics.depth == 1].iloc[0]
-    assert (root.attempts, root.direct_attempts) == (len(fact), 0)
-    assert root.accuracy == pytest.approx(fact.correct.mean())
+    assert (root.attempts, root.direct_attempts) == (len(scored), 0)
+    assert root.accuracy == pytest.approx(scored.correct.mean())
+    assert root.students == scored.user_id.nunique()
     leaves = topics[topics.depth == 2].set_index("topic_id")
-    assert (leaves.attempts == fact.groupby("topic_id").size().reindex(leaves.index)).all()
+    assert (leaves.attempts == scored.groupby("topic_id").size().reindex(leaves.index)).all()
 
 
 def _cohorts_of(db: DbtDatabase) -> pd.DataFrame:
@@ -340,6 +345,41 @@ def test_answers_stay_in_the_cohort_they_were_given_in(scratch_dbt_db: DbtDataba
 
     assert db.dbt("build", "--full-refresh").success
     pd.testing.assert_frame_equal(incremental, _cohorts_of(db))
+
+
+def test_an_exam_counts_once_it_is_sealed(scratch_dbt_db: DbtDatabase) -> None:
+    """The answers of an exam still running are kept but unscored; its quiz_finished, landing
+    in a later run, makes them scored (incrementally, as a full refresh would)."""
+    db = scratch_dbt_db
+    bank = create_bank(db.engine, n_items=6, n_users=2)
+    events = list(quiz_events(bank, n_quizzes=10, items_per_quiz=4, seed=21, pretest_share=0.25))
+    started = {e.quiz_id: e for e in events if isinstance(e, QuizStarted)}
+    running = next(q for q, e in started.items() if e.mode == "exam")
+    seal = next(e for e in events if isinstance(e, QuizFinished) and e.quiz_id == running)
+    db.load([e for e in events if e is not seal])
+    assert db.dbt("build").success
+
+    def scored_rows() -> tuple[pd.DataFrame, int]:
+        fact = _fact(db)
+        with db.engine.connect() as c:
+            attempts = c.execute(text("SELECT sum(attempts) FROM marts.cohort_performance"))
+            return fact, int(attempts.scalar_one())
+
+    fact, attempts = scored_rows()
+    mine = fact[fact.quiz_id == running]
+    assert len(mine) == 4 and set(mine.quiz_status) == {"active"} and not mine.is_scored.any()
+    assert attempts == int(fact.is_scored.sum()) == int((~fact.is_pretest).sum()) - 3
+
+    db.load([seal.model_copy(update={"status": "expired"})])
+    assert db.dbt("build").success
+    fact, attempts = scored_rows()
+    mine = fact[fact.quiz_id == running]
+    assert set(mine.quiz_status) == {"expired"} and mine.quiz_finished_at.notna().all()
+    assert (mine.is_scored == ~mine.is_pretest).all()
+    assert attempts == int(fact.is_scored.sum()) == int((~fact.is_pretest).sum())
+    cols = [c for c in fact.columns if c != "_watermark"]
+    assert db.dbt("build", "--full-refresh").success
+    pd.testing.assert_frame_equal(fact[cols], _fact(db)[cols])
 
 
 def test_dbt_tests_catch_bad_data(scratch_dbt_db: DbtDatabase) -> None:
