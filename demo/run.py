@@ -135,8 +135,8 @@ def wait_active_set(engine, tenant_id, exam_code: str, timeout: float = 30) -> i
         with engine.connect() as c:
             set_id = c.execute(
                 text(
-                    "SELECT id FROM item_parameter_sets WHERE tenant_id=:t AND exam_code=:e "
-                    "AND status='active'"
+                    "SELECT max(set_id) FROM live_item_parameters "
+                    "WHERE tenant_id=:t AND exam_code=:e"
                 ),
                 {"t": tenant_id, "e": exam_code},
             ).scalar()
@@ -183,8 +183,8 @@ def summary(engine, tenant_id, exam_code: str, truth, r1_adaptive, r2, enough: i
         )
         params = c.execute(
             text(
-                "SELECT p.question_id, p.b, p.k FROM item_parameters p JOIN item_parameter_sets s "
-                "ON s.id = p.set_id WHERE s.tenant_id=:t AND s.exam_code=:e AND s.status='active'"
+                "SELECT question_id, b, k FROM live_item_parameters "
+                "WHERE tenant_id=:t AND exam_code=:e"
             ),
             {"t": tenant_id, "e": exam_code},
         ).all()

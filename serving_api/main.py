@@ -14,7 +14,8 @@ from fastapi.staticfiles import StaticFiles
 
 from qbank.settings import Settings, get_settings
 from serving_api import heap
-from serving_api.api.routes import auth, ops, questions, quizzes, students, topics, users
+from serving_api.api.router import api_router
+from serving_api.api.routes import ops
 from serving_api.config import ApiOptions
 from serving_api.errors import install_error_handlers
 from serving_api.logs import configure_logging
@@ -92,15 +93,7 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
     install_error_handlers(app)
 
     app.include_router(ops.router)
-    app.include_router(auth.router)
-    if settings.qbank_env == "dev":  # never in test or prod
-        app.include_router(auth.dev_router)
-    app.include_router(auth.me_router)
-    app.include_router(users.router)
-    app.include_router(topics.router)
-    app.include_router(questions.router)
-    app.include_router(quizzes.router)
-    app.include_router(students.router)
+    app.include_router(api_router(with_dev_routes=settings.qbank_env == "dev"))  # never test/prod
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -18,8 +18,8 @@ from serving_api.db_pool import GatedConnectionPool
 from serving_api.security import AccountCache, TokenVerifier
 from serving_api.services.content import ContentCache
 from serving_api.services.delivery import Delivery
+from serving_api.services.exam_pool import ExamPoolCache
 from serving_api.services.exposure import ExposureCounter
-from serving_api.services.item_pool import ItemPoolCache
 from serving_api.services.login_throttle import LoginThrottle
 from serving_api.services.notify import PoolInvalidationListener
 from serving_api.services.quiz_cache import QuizStateCache
@@ -75,7 +75,7 @@ class Runtime:
         self.verifier = TokenVerifier(settings)
         self.password_checks = asyncio.Semaphore(options.password_checks)
         self.accounts = AccountCache(self.pg)
-        self.pools = ItemPoolCache(self.pg, options.pool_max_age_s)
+        self.pools = ExamPoolCache(self.pg, options.pool_max_age_s)
         self.topic_paths = TopicPaths()
         self.contents = ContentCache(self.topic_paths)
         self.quiz_states = QuizStateCache(options.quiz_cache_size)

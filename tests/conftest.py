@@ -7,53 +7,35 @@ test runs share one stack. The environment is set before anything reads the sett
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
 import redis
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine
 
-from qbank.settings import Settings, get_settings, normalise_pg_url
+from qbank.settings import Settings, get_settings
+from tests.support.databases import (
+    BASE_SETTINGS,
+    RUN_ID,
+    TEST_DB,
+    create_database,
+    database_url,
+    drop_database,
+)
 
-RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
-
-_base = Settings()
-_base_url = make_url(normalise_pg_url(_base.database_url))
-TEST_DB = f"qbank_test_{RUN_ID}"
 os.environ.update(
     {
         "QBANK_ENV": "test",
-        "DATABASE_URL": _base_url.set(database=TEST_DB).render_as_string(hide_password=False),
-        "REDIS_URL": _base.redis_url,
+        "DATABASE_URL": database_url(TEST_DB),
+        "REDIS_URL": BASE_SETTINGS.redis_url,
         "REDIS_NAMESPACE": f"qbank_test_{RUN_ID}",
-        "KAFKA_BOOTSTRAP": _base.kafka_bootstrap,
+        "KAFKA_BOOTSTRAP": BASE_SETTINGS.kafka_bootstrap,
         "KAFKA_TOPIC_EVENTS": f"events.qbank.test_{RUN_ID}",
         "KAFKA_CONSUMER_GROUP": f"qbank-ingestion-test_{RUN_ID}",
-        "DAGSTER_HOME": str(_base.dagster_home.parent / f"dagster-test-{RUN_ID}"),
+        "DAGSTER_HOME": str(BASE_SETTINGS.dagster_home.parent / f"dagster-test-{RUN_ID}"),
     }
 )
 get_settings.cache_clear()
-
-
-def admin_engine() -> Engine:
-    """A connection to the server's maintenance database, for CREATE/DROP DATABASE."""
-    return create_engine(
-        _base_url.set(database="postgres"), isolation_level="AUTOCOMMIT", pool_size=1
-    )
-
-
-def create_database(name: str) -> str:
-    with admin_engine().connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    return _base_url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(name: str) -> None:
-    with admin_engine().connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,10 @@ from __future__ import annotations
 import uuid
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -28,6 +30,9 @@ from qbank.models import (
 )
 from serving_api.errors import ApiError, not_found
 from serving_api.schemas.questions import (
+    ImportLine,
+    ImportLineResult,
+    ImportReport,
     OptionOut,
     QuestionContent,
     QuestionOut,
@@ -36,6 +41,8 @@ from serving_api.schemas.questions import (
 )
 from serving_api.security import Principal
 from serving_api.services.notify import PUBLICATION_CHANNEL
+
+MAX_IMPORT_LINES = 5_000
 
 # (from_state, action) → to_state
 TRANSITIONS = {
@@ -460,3 +467,93 @@ async def resolve_topic_path(
             break
     cache[key] = parent
     return parent
+
+
+async def import_questions(
+    session: AsyncSession, principal: Principal, raw: bytes, submit: bool
+) -> ImportReport:
+    """Bulk import from JSON lines (one question per line): each line is accepted or rejected on
+    its own, with the reasons; the accepted ones are committed together."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(422, "the body must be UTF-8 JSON lines") from None
+    lines = text.splitlines()
+    if len([ln for ln in lines if ln.strip()]) == 0:
+        raise ApiError(422, "the body has no JSON lines; send one question object per line")
+    if len(lines) > MAX_IMPORT_LINES:
+        raise ApiError(413, f"at most {MAX_IMPORT_LINES} lines per import; split the file")
+    results: list[ImportLineResult] = []
+    topic_cache: dict[str, int | None] = {}
+    seen_refs: set[str] = set()
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = orjson.loads(line)
+            item = ImportLine.model_validate(data)
+        except orjson.JSONDecodeError as exc:
+            results.append(ImportLineResult(line=n, status="rejected", errors=[f"not JSON: {exc}"]))
+            continue
+        except ValidationError as exc:
+            errs = [
+                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            ]
+            results.append(ImportLineResult(line=n, status="rejected", errors=errs))
+            continue
+        ref = item.external_ref
+        if ref and ref in seen_refs:
+            results.append(
+                ImportLineResult(
+                    line=n,
+                    status="rejected",
+                    external_ref=ref,
+                    errors=[f"external_ref {ref!r} repeats an earlier line"],
+                )
+            )
+            continue
+        topic_id = item.topic_id
+        if topic_id is None:
+            topic_id = await resolve_topic_path(
+                session, principal.tenant_id, item.topic or "", topic_cache
+            )
+            if topic_id is None:
+                results.append(
+                    ImportLineResult(
+                        line=n,
+                        status="rejected",
+                        external_ref=ref,
+                        errors=[f"topic {item.topic!r} not found"],
+                    )
+                )
+                continue
+        content = QuestionContent.model_validate(
+            item.model_dump(exclude={"topic", "external_ref"}) | {"topic_id": topic_id}
+        )
+        try:
+            async with session.begin_nested():
+                q = await create_question(session, principal, content, ref, submit=submit)
+        except ApiError as exc:
+            results.append(
+                ImportLineResult(line=n, status="rejected", external_ref=ref, errors=[exc.detail])
+            )
+            continue
+        except DBAPIError as exc:
+            results.append(
+                ImportLineResult(
+                    line=n,
+                    status="rejected",
+                    external_ref=ref,
+                    errors=[str(exc.orig).splitlines()[0]],
+                )
+            )
+            continue
+        if ref:
+            seen_refs.add(ref)
+        results.append(
+            ImportLineResult(line=n, status="accepted", question_id=q.id, external_ref=ref)
+        )
+    await session.commit()
+    accepted = sum(r.status == "accepted" for r in results)
+    return ImportReport(accepted=accepted, rejected=len(results) - accepted, lines=results)

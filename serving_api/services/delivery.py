@@ -25,8 +25,8 @@ from serving_api.errors import ApiError
 from serving_api.security import Principal
 from serving_api.services import selection
 from serving_api.services.content import ContentCache, VersionContent
+from serving_api.services.exam_pool import ExamPool, ExamPoolCache
 from serving_api.services.exposure import ExposureCounter, Served
-from serving_api.services.item_pool import ItemPool, ItemPoolCache
 from serving_api.services.outbox import event_params, outbox_from
 from serving_api.services.quiz_cache import QuizStateCache
 from serving_api.services.quiz_state import (
@@ -213,7 +213,7 @@ class Delivery:
         pg: ConnectionSource,
         states: QuizStateCache,
         contents: ContentCache,
-        pools: ItemPoolCache,
+        pools: ExamPoolCache,
         exposure: ExposureCounter,
         randomesque_k: int = 1,
         read_state: StateReader = load_state,
@@ -386,7 +386,7 @@ class Delivery:
             "expires_at": st.expires_at,
         }
 
-    async def _choose(self, st: QuizState, pool: ItemPool, position: int):
+    async def _choose(self, st: QuizState, pool: ExamPool, position: int):
         """(pool index, is_pretest) of the item to serve, counted in Redis; None: nothing left."""
         exposure = self.exposure
         attempts = 8
@@ -415,7 +415,7 @@ class Delivery:
         raise AssertionError("unreachable: the last attempt always counts")
 
     async def _record_serve(
-        self, conn, st: QuizState, pool: ItemPool, idx: int, is_pretest: bool, rejected: tuple
+        self, conn, st: QuizState, pool: ExamPool, idx: int, is_pretest: bool, rejected: tuple
     ) -> dict:
         position = len(st.items) + 1
         qid = int(pool.question_ids[idx])

@@ -19,7 +19,7 @@ import psycopg
 
 from qbank.models import PARAMETER_SET_CHANNEL
 from serving_api.metrics import PARAMETER_SET_NOTIFICATIONS
-from serving_api.services.item_pool import ItemPoolCache
+from serving_api.services.exam_pool import ExamPoolCache
 
 PUBLICATION_CHANNEL = "qbank_publications"
 log = logging.getLogger("qbank.notify")
@@ -34,7 +34,7 @@ def parse_payload(payload: str) -> tuple[uuid.UUID | None, str | None]:
 
 
 class PoolInvalidationListener:
-    def __init__(self, conninfo: str, pools: ItemPoolCache):
+    def __init__(self, conninfo: str, pools: ExamPoolCache):
         self._conninfo = conninfo
         self._pools = pools
         self._task: asyncio.Task | None = None

@@ -16,7 +16,7 @@ from serving_api.errors import ApiError
 from serving_api.runtime import Runtime
 from serving_api.schemas.quizzes import QuizCreate
 from serving_api.security import Principal
-from serving_api.services.item_pool import ItemPool
+from serving_api.services.exam_pool import ExamPool
 from serving_api.services.outbox import event_params, outbox_from
 from serving_api.services.quiz_state import utcnow
 from serving_api.services.scored import SCORED_ANSWERS
@@ -229,7 +229,7 @@ class Shortfall:
 
 
 def _calibrated_shortfall(
-    pool: ItemPool,
+    pool: ExamPool,
     quota: dict[int, int],
     calibrated: np.ndarray,
     eligible: np.ndarray,
@@ -248,7 +248,7 @@ def _calibrated_shortfall(
 
 
 def _check_quota(
-    pool: ItemPool,
+    pool: ExamPool,
     quota: dict[int, int],
     eligible: np.ndarray,
     n: int,

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from irt_models.selection import ItemPool as SelectionPool
-from irt_models.selection import select_next_item
-from serving_api.services.item_pool import ItemPool
+from irt_models.selection import ItemPool, select_next_item
+from serving_api.services.exam_pool import ExamPool
 from serving_api.services.quiz_state import QuizState
 
 # One generator per process (seeded from the OS): a fresh one per call costs more than the
@@ -40,15 +39,15 @@ class Choice:
     scored_uncalibrated: bool = False  # a scored position filled with cold-start defaults
 
 
-def selection_pool(pool: ItemPool, quota_topics: tuple[int, ...]) -> SelectionPool:
+def selection_pool(pool: ExamPool, quota_topics: tuple[int, ...]) -> ItemPool:
     """irt_models' pool for these quota topics, built once per live pool."""
     return pool.derived(
         ("selection_pool", quota_topics),
-        lambda: SelectionPool.build(pool.a, pool.b, pool.c, pool.k, pool.membership(quota_topics)),
+        lambda: ItemPool.build(pool.a, pool.b, pool.c, pool.k, pool.membership(quota_topics)),
     )
 
 
-def eligible_mask(st: QuizState, pool: ItemPool) -> np.ndarray:
+def eligible_mask(st: QuizState, pool: ExamPool) -> np.ndarray:
     f = st.filters or {}
     mask = pool.filter_mask(tuple(f.get("topic_ids") or ()), tuple(f.get("difficulty") or ()))
     resolved = f.get("resolved") or {}
@@ -61,7 +60,7 @@ def eligible_mask(st: QuizState, pool: ItemPool) -> np.ndarray:
     return mask
 
 
-def quota_remaining(st: QuizState, pool: ItemPool, quota_topics: tuple[int, ...]) -> np.ndarray:
+def quota_remaining(st: QuizState, pool: ExamPool, quota_topics: tuple[int, ...]) -> np.ndarray:
     """Quota left per topic: served scored items count toward every quota topic above them."""
     left = np.array([st.quota[str(t)] for t in quota_topics], dtype=np.int64)
     if not quota_topics:
@@ -80,7 +79,7 @@ def quota_remaining(st: QuizState, pool: ItemPool, quota_topics: tuple[int, ...]
 
 def choose(
     st: QuizState,
-    pool: ItemPool,
+    pool: ExamPool,
     position: int,
     capped_ids: set[int],
     *,

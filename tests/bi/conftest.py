@@ -12,12 +12,12 @@ import pytest
 
 from qbank.settings import Settings
 from tests.bi.seed import BiSeed, seed_history
-from tests.dbt.conftest import DbtDatabase, _make
+from tests.support.dbt import DbtDatabase, make_dbt_database
 
 
 @pytest.fixture(scope="session")
 def bi_database(tmp_path_factory, settings: Settings) -> Iterator[DbtDatabase]:
-    yield from _make(tmp_path_factory, settings, "bi")
+    yield from make_dbt_database(tmp_path_factory, settings, "bi")
 
 
 @pytest.fixture(scope="session")

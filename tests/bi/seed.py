@@ -18,7 +18,7 @@ import numpy as np
 from bench.synthetic import SynthBank, SynthItem, add_item_version, create_bank, quiz_events
 from qbank.db import session_scope
 from qbank.models import ItemParameter, ItemParameterSet
-from tests.dbt.conftest import DbtDatabase
+from tests.support.dbt import DbtDatabase
 
 
 @dataclass

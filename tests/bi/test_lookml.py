@@ -21,7 +21,7 @@ from tests.bi.lookml import (
     load_model,
 )
 from tests.bi.seed import BiSeed
-from tests.dbt.conftest import DbtDatabase
+from tests.support.dbt import DbtDatabase
 
 REQUIRED_VIEWS = {
     "fact_responses",

@@ -11,7 +11,7 @@ import pytest
 from metabase.cards import CARDS, DASHBOARD, GRID_COLUMNS, CardSpec, Variable
 from tests.bi import pg
 from tests.bi.seed import BiSeed
-from tests.dbt.conftest import DbtDatabase
+from tests.support.dbt import DbtDatabase
 
 OPTIONAL = re.compile(r"\[\[(.*?)\]\]", re.S)
 TAG = re.compile(r"\{\{\s*(\w+)\s*\}\}")

@@ -21,7 +21,7 @@ from ingestion.events import (
     QuizFinished,
     QuizStarted,
 )
-from tests.dbt.conftest import DbtDatabase
+from tests.support.dbt import DbtDatabase
 
 SPEC_FACT_COLUMNS = {
     "tenant_id", "user_id", "cohort", "quiz_id", "exam_code", "mode", "adaptive", "question_id",

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from demo import run as demo_run
-from tests.serving_api.conftest import ROOT, start_server, stop_server
+from tests.support.api_server import ROOT, start_server, stop_server
 
 
 @pytest.fixture

@@ -11,15 +11,6 @@ import pytest
 
 from qbank.settings import Settings
 
-FAST_CONFIG = {
-    "ops": {
-        "exposure_control": {
-            "config": {"r_max": 0.25, "test_length": 10, "n_simulees": 400, "n_iter": 4}
-        },
-        "cat_simulation_report": {"config": {"n_simulees": 300, "max_length": 20}},
-    }
-}
-
 
 @pytest.fixture(scope="session")
 def dbt_manifest(settings: Settings, migrated_db: str) -> Path:

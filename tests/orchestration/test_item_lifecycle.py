@@ -18,7 +18,7 @@ from orchestration.calibration import (
 )
 from orchestration.publishing import live_bank
 from qbank import migrations
-from tests.conftest import RUN_ID, create_database, drop_database
+from tests.support.databases import RUN_ID, create_database, drop_database
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from orchestration.definitions import ASSETS
 from orchestration.publishing import activate_set
 from qbank.models import PARAMETER_SET_CHANNEL
 from qbank.settings import Settings, libpq_url
-from tests.orchestration.conftest import FAST_CONFIG
+from tests.support.pipeline import FAST_CONFIG
 
 PSYCHOMETRICS = ["item_calibration", "exposure_control", "published_item_parameters",
                  "cat_simulation_report"]  # fmt: skip
@@ -258,7 +258,7 @@ def test_the_api_picks_up_a_newly_activated_set_without_restart(
     replaces the parameters the API serves, with no restart."""
     from psycopg_pool import AsyncConnectionPool
 
-    from serving_api.services.item_pool import ItemPoolCache
+    from serving_api.services.exam_pool import ExamPoolCache
     from serving_api.services.notify import PoolInvalidationListener
 
     bank = first_run.bank
@@ -283,7 +283,7 @@ def test_the_api_picks_up_a_newly_activated_set_without_restart(
 
     async def scenario():
         async with AsyncConnectionPool(conninfo, min_size=1, max_size=2, open=False) as pg:
-            cache = ItemPoolCache(pg)
+            cache = ExamPoolCache(pg)
             listener = PoolInvalidationListener(conninfo, cache)
             listener.start()
             await asyncio.wait_for(listener.connected.wait(), 10)

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from qbank import migrations
 from qbank.models import Base
-from tests.conftest import RUN_ID, create_database, drop_database
+from tests.support.databases import RUN_ID, create_database, drop_database
 
 
 def test_one_revision_chain():

@@ -26,9 +26,10 @@ import orjson
 import pytest
 
 from qbank.settings import PROJECT_ROOT
-from tests.reliability.conftest import seed_bank
 from tests.reliability.services import LOGS
-from tests.serving_api.conftest import make_user, start_server, stop_server
+from tests.support.api_server import start_server, stop_server
+from tests.support.banks import seed_bank
+from tests.support.people import make_user
 
 ST = str(Path(sys.executable).parent / "st")  # schemathesis's CLI, next to this Python
 CHECKS = (

@@ -31,10 +31,10 @@ from sqlalchemy import Engine, create_engine, text
 from bench.synthetic import SynthBank, as_messages, create_bank, produce, quiz_events
 from qbank.models import PARAMETER_SET_CHANNEL
 from qbank.settings import PROJECT_ROOT, Settings
-from tests.conftest import TEST_DB, drop_database
 from tests.orchestration.conftest import dbt_manifest  # noqa: F401  (the fixture)
-from tests.reliability.conftest import migrated_database
 from tests.reliability.dagster_crash import FAST, PSYCHOMETRICS
+from tests.support.banks import migrated_database
+from tests.support.databases import TEST_DB, drop_database
 
 FAST_OPS = {
     **FAST["ops"],
@@ -137,12 +137,12 @@ def api_pool_set(p: Pipeline, bank: SynthBank) -> tuple[int | None, int]:
     from psycopg_pool import AsyncConnectionPool
 
     from qbank.settings import libpq_url
-    from serving_api.services.item_pool import ItemPoolCache
+    from serving_api.services.exam_pool import ExamPoolCache
 
     async def load():
         conninfo = libpq_url(p.settings.database_url)
         async with AsyncConnectionPool(conninfo, min_size=1, max_size=1, open=False) as pg:
-            pool = await ItemPoolCache(pg).get(bank.tenant_id, bank.exam_code)
+            pool = await ExamPoolCache(pg).get(bank.tenant_id, bank.exam_code)
             return pool.parameter_set_id, int(pool.calibrated.sum())
 
     return asyncio.run(load())

@@ -14,9 +14,10 @@ import uuid
 import httpx
 from playwright.sync_api import expect, sync_playwright
 
-from tests.reliability.conftest import seed_bank
-from tests.serving_api.conftest import ARTIFACTS, PASSWORD, start_server, stop_server
 from tests.serving_api.test_student_page import CHROMIUM_ARGS
+from tests.support.api_server import ARTIFACTS, start_server, stop_server
+from tests.support.banks import seed_bank
+from tests.support.people import PASSWORD
 
 # Every payload sets window.__xss (to its number) if it ever runs.
 STEM = (

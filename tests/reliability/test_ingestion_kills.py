@@ -22,11 +22,11 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from qbank.settings import get_settings
-from tests.reliability.conftest import Bank
 from tests.reliability.events import exactly_once, pending, wait_until
 from tests.reliability.services import QBankProcess
 from tests.reliability.traffic import StudentTraffic
-from tests.serving_api.conftest import start_server, stop_server
+from tests.support.api_server import start_server, stop_server
+from tests.support.banks import Bank
 
 
 def topic_copies(bootstrap: str, topic: str, quizzes: set[str]) -> Counter:

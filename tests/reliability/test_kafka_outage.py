@@ -13,11 +13,11 @@ import uuid
 
 from sqlalchemy import Engine
 
-from tests.reliability.conftest import Bank
 from tests.reliability.events import exactly_once, ingest_report, pending, wait_until
 from tests.reliability.services import PrivateServices, QBankProcess
 from tests.reliability.traffic import StudentTraffic
-from tests.serving_api.conftest import start_server, stop_server
+from tests.support.api_server import start_server, stop_server
+from tests.support.banks import Bank
 
 
 def kafka_outage(

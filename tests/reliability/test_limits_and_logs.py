@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from serving_api.security import issue_token
-from tests.reliability.conftest import seed_bank
-from tests.serving_api.conftest import PASSWORD, start_server, stop_server
-from tests.serving_api.helpers import snapshot
+from tests.support.api_server import start_server, stop_server
+from tests.support.banks import seed_bank
+from tests.support.people import PASSWORD
+from tests.support.quizzes import snapshot
 
 LIMIT = 1_000_000  # the default MAX_BODY_BYTES
 

@@ -14,8 +14,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.serving_api.conftest import PASSWORD, make_tenant, make_user, start_server, stop_server
-from tests.serving_api.test_operations import metric
+from tests.support.api_server import metric, start_server, stop_server
+from tests.support.people import PASSWORD, make_tenant, make_user
 
 LOCKOUT_S = 8
 LIMITS = {

@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from bench.load import rss_kib
-from tests.serving_api.conftest import PASSWORD, make_tenant, make_user, start_server, stop_server
+from tests.support.api_server import start_server, stop_server
+from tests.support.people import PASSWORD, make_tenant, make_user
 
 ARGON2_KIB = 64 * 1024
 

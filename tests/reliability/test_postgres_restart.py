@@ -19,12 +19,11 @@ from sqlalchemy import create_engine, text
 
 from qbank import migrations
 from qbank.settings import get_settings
-from tests.reliability.conftest import seed_bank
 from tests.reliability.services import PrivateServices
 from tests.reliability.traffic import StudentTraffic
-from tests.serving_api.conftest import start_server, stop_server
+from tests.support.api_server import start_server, stop_server
+from tests.support.banks import seed_bank
 
-# Stops and restarts services of its own, beside the shared stack.
 pytestmark = pytest.mark.stack
 
 # What a request may take while the database is away (a probe's connect at most).

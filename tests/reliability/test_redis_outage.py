@@ -18,11 +18,10 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from tests.reliability.conftest import Bank
 from tests.reliability.services import PrivateServices
 from tests.reliability.traffic import StudentTraffic
-from tests.serving_api.conftest import start_server, stop_server
-from tests.serving_api.test_operations import metric
+from tests.support.api_server import metric, start_server, stop_server
+from tests.support.banks import Bank
 
 # Stops and restarts services of its own, beside the shared stack.
 pytestmark = pytest.mark.stack

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.serving_api.conftest import ARTIFACTS, PASSWORD, ROOT
+from tests.support.api_server import ARTIFACTS, ROOT
+from tests.support.people import PASSWORD
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from sqlalchemy import text
 
-from tests.serving_api.bank import make_topics
+from tests.support.bank import make_topics
 
 
 def content(topic_id: int, key: str = "B", stem: str = "A 64-year-old man has chest pain.") -> dict:

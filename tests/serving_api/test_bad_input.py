@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.serving_api.helpers import fresh_exam, next_item, snapshot, start
+from tests.support.quizzes import fresh_exam, next_item, snapshot, start
 
 HUGE = 2**70
 

@@ -9,8 +9,8 @@ from sqlalchemy import text
 
 from irt_models.ability import eap
 from irt_models.model import info_3pl
-from tests.serving_api import bank
-from tests.serving_api.helpers import answer, events_of, fresh_exam, next_item, start
+from tests.support import bank
+from tests.support.quizzes import answer, events_of, fresh_exam, next_item, start
 
 
 def test_tutor_adaptive_flow_persists_state_and_events(client, world, engine):
@@ -385,7 +385,7 @@ def test_new_parameter_set_is_used_without_restart(client, world, engine, api):
 
 
 def test_history_and_cohort_percentile(client, world, engine, api):
-    from tests.serving_api.conftest import login, make_user
+    from tests.support.people import login, make_user
 
     exam, _ = fresh_exam(engine, world, per_topic=3)
     cohort = f"c-{uuid.uuid4().hex[:6]}"
@@ -411,7 +411,7 @@ def test_history_and_cohort_percentile(client, world, engine, api):
 
 
 def test_only_unseen_and_only_previously_incorrect(client, world, engine, api):
-    from tests.serving_api.conftest import login, make_user
+    from tests.support.people import login, make_user
 
     exam, qids = fresh_exam(engine, world, per_topic=2)  # 8 items
     s = login(api, make_user(engine, world.a, f"filters{uuid.uuid4().hex[:4]}", ["student"]))

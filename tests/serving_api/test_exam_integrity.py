@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from tests.serving_api.conftest import ARTIFACTS, PASSWORD, login, make_user
-from tests.serving_api.helpers import answer, fresh_exam, next_item, start
+from tests.support.api_server import ARTIFACTS
+from tests.support.people import PASSWORD, login, make_user
+from tests.support.quizzes import answer, fresh_exam, next_item, start
 
 # Public routes a student can reach: how the test calls them, or why the answer cannot depend on
 # one student's answers. Anything else public fails the test until it is listed here.

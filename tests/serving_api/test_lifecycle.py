@@ -10,8 +10,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from qbank.cli import app as qbank_cli
-from tests.serving_api import bank
-from tests.serving_api.helpers import answer, events_of, fresh_exam, next_item, start
+from tests.support import bank
+from tests.support.quizzes import answer, events_of, fresh_exam, next_item, start
 
 runner = CliRunner()
 
@@ -287,7 +287,7 @@ def test_forced_serve_after_refusals_counts_as_a_cap_relaxation(
     refused 7 times, then the 8th choice is served anyway — over the cap, so counted."""
     from datetime import UTC, datetime
 
-    from tests.serving_api.test_operations import metric
+    from tests.support.api_server import metric
 
     exam, qids = fresh_exam(engine, world, per_topic=12, topics={"Renal": world.topics["Renal"]})
     day = datetime.now(UTC).strftime("%Y%m%d")

@@ -8,8 +8,9 @@ import uuid
 
 from sqlalchemy import text
 
-from tests.serving_api.conftest import login, make_user, start_server, stop_server
-from tests.serving_api.helpers import answer, events_of, fresh_exam, next_item, start
+from tests.support.api_server import start_server, stop_server
+from tests.support.people import login, make_user
+from tests.support.quizzes import answer, events_of, fresh_exam, next_item, start
 
 
 def _get(client, s, path, **params):

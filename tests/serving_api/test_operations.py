@@ -13,16 +13,8 @@ import redis.asyncio as aioredis
 from sqlalchemy import text
 
 from serving_api.services.exposure import ExposureCounter
-from tests.serving_api.conftest import start_server, stop_server
-from tests.serving_api.helpers import answer, events_of, fresh_exam, next_item, start
-
-
-def metric(body: str, name: str) -> float:
-    total = 0.0
-    for line in body.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+from tests.support.api_server import metric, start_server, stop_server
+from tests.support.quizzes import answer, events_of, fresh_exam, next_item, start
 
 
 def test_health_ready_metrics(client, world, engine):

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import text
 
 from irt_models.ability import eap
-from tests.serving_api.conftest import start_server, stop_server
-from tests.serving_api.helpers import events_of, fresh_exam, start
+from tests.support.api_server import start_server, stop_server
+from tests.support.quizzes import events_of, fresh_exam, start
 
 
 def metric(body: str, name: str, labels: str = "") -> float:

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from qbank.settings import Settings
 from serving_api.api.routes.auth import is_loopback
 from serving_api.main import MISSING_ENV, StartupRefused, create_app
-from tests.serving_api.conftest import ROOT, free_port
+from tests.support.api_server import ROOT, free_port
 
 STARTS = {
     # What `make api` runs (scripts/apps.py), with two workers: refused before any worker.

@@ -15,8 +15,8 @@ import pytest
 from fastapi.routing import APIRoute
 
 from qbank.settings import DEV_SECRET, Settings
-from tests.serving_api.conftest import ROOT, start_server, stop_server
-from tests.serving_api.helpers import answer, fresh_exam, next_item, start
+from tests.support.api_server import ROOT, start_server, stop_server
+from tests.support.quizzes import answer, fresh_exam, next_item, start
 
 ROLES = ("admin", "author", "publisher", "student")
 # (method, path, roles allowed); {q} a question of tenant A, {z} a quiz of A's student.
@@ -252,7 +252,7 @@ def test_prod_refuses_weak_secret(secret):
 
 
 def test_disabled_or_demoted_account_loses_access_before_token_expiry(client, world, engine, api):
-    from tests.serving_api.conftest import login, make_user
+    from tests.support.people import login, make_user
 
     person = login(
         api, make_user(engine, world.a, f"leaver{uuid.uuid4().hex[:4]}", ["student", "author"])

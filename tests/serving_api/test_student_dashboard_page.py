@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from tests.serving_api.browser import chromium_page, log_in, screenshot_path
-from tests.serving_api.conftest import PASSWORD, login, make_user
-from tests.serving_api.helpers import fresh_exam
+from tests.support.people import PASSWORD, login, make_user
+from tests.support.quizzes import fresh_exam
 
 FIELD_ERRORS = ("#err-exam", "#err-length", "#err-topics", "#err-difficulty", "#err-seen")
 

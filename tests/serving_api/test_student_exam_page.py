@@ -12,8 +12,8 @@ from playwright.sync_api import expect
 from sqlalchemy import text
 
 from tests.serving_api.browser import chromium_page, log_in, screenshot_path
-from tests.serving_api.conftest import login, make_user
-from tests.serving_api.helpers import events_of, fresh_exam
+from tests.support.people import login, make_user
+from tests.support.quizzes import events_of, fresh_exam
 
 
 def _student(api, engine, world):

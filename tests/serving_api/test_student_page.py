@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect, sync_playwright
 
-from tests.serving_api.conftest import ARTIFACTS, PASSWORD
-from tests.serving_api.helpers import fresh_exam
+from tests.support.api_server import ARTIFACTS
+from tests.support.people import PASSWORD
+from tests.support.quizzes import fresh_exam
 
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

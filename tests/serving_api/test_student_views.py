@@ -8,8 +8,8 @@ import uuid
 
 from sqlalchemy import text
 
-from tests.serving_api.conftest import login, make_user
-from tests.serving_api.helpers import answer, fresh_exam, next_item, start
+from tests.support.people import login, make_user
+from tests.support.quizzes import answer, fresh_exam, next_item, start
 
 
 def test_topics_carry_their_path_name_everywhere(client, world, engine, api):

@@ -15,7 +15,8 @@ import pytest
 
 from qbank.settings import DEV_SECRET
 from serving_api.api.routes import auth
-from tests.serving_api.conftest import login, make_tenant, make_user, start_server, stop_server
+from tests.support.api_server import start_server, stop_server
+from tests.support.people import login, make_tenant, make_user
 
 ANA = "ana@example.org"
 

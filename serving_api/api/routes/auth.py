@@ -71,10 +71,10 @@ async def loopback_only(request: Request) -> None:
         )
 
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
-me_router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
+me_router = APIRouter(tags=["auth"])
 dev_router = APIRouter(
-    prefix="/v1/auth", tags=["auth (dev only)"], dependencies=[Depends(loopback_only)]
+    prefix="/auth", tags=["auth (dev only)"], dependencies=[Depends(loopback_only)]
 )
 
 
@@ -175,15 +175,19 @@ async def login(
     if refusal is not None:
         raise ApiError(429, refusal.detail, {"Retry-After": str(refusal.retry_after_s)})
     accounts = await active_accounts(session, body.email, body.tenant)
+    # The connection goes back to the pool before the password checks, which queue (one at a
+    # time per process) and, without a tenant, sleep: a burst of logins must not hold the
+    # connections the quiz requests need. Nothing expires (expire_on_commit=False).
+    await session.commit()
     checks = 1 if body.tenant is not None else CHECKS_WITHOUT_TENANT
     matched = await matching_accounts(rt, accounts, body.password, checks)
     if not matched:
         await rt.login_throttle.failed(body.email, address)
         raise ApiError(401, BAD_CREDENTIALS)
     if len(matched) > 1:
-        # Only a caller holding the password of two accounts gets here, so this says nothing
-        # they could not learn by naming each tenant; which tenants is still not said. Not a
-        # failure for the throttle: no password was wrong.
+        # Only a caller whose password opens two accounts gets here: they learn that another
+        # tenant has this e-mail with this same password, never which tenant. Not a failure
+        # for the throttle: no password was wrong.
         raise ApiError(401, NAME_THE_TENANT)
     await rt.login_throttle.succeeded(body.email, address)
     user, slug = matched[0]

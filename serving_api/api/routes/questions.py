@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from serving_api.deps import AUTHOR, PUBLISHER, STAFF, get_session
-from serving_api.errors import ApiError
 from serving_api.schemas.questions import (
     CommentIn,
-    ImportLine,
-    ImportLineResult,
     ImportReport,
     PublishIn,
-    QuestionContent,
     QuestionCreate,
     QuestionEdit,
     QuestionOut,
@@ -26,8 +19,7 @@ from serving_api.schemas.questions import (
 from serving_api.security import Principal
 from serving_api.services import authoring
 
-router = APIRouter(prefix="/v1/questions", tags=["authoring"])
-MAX_IMPORT_LINES = 5_000
+router = APIRouter(prefix="/questions", tags=["authoring"])
 
 
 async def _out(session: AsyncSession, principal: Principal, question_id: int) -> QuestionOut:
@@ -88,90 +80,7 @@ async def import_questions(
 ) -> ImportReport:
     """Bulk import from JSON lines (one question per line); each line is accepted or rejected
     on its own, with the reasons."""
-    raw = await request.body()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ApiError(422, "the body must be UTF-8 JSON lines") from None
-    lines = text.splitlines()
-    if len([ln for ln in lines if ln.strip()]) == 0:
-        raise ApiError(422, "the body has no JSON lines; send one question object per line")
-    if len(lines) > MAX_IMPORT_LINES:
-        raise ApiError(413, f"at most {MAX_IMPORT_LINES} lines per import; split the file")
-    results: list[ImportLineResult] = []
-    topic_cache: dict[str, int | None] = {}
-    seen_refs: set[str] = set()
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = orjson.loads(line)
-            item = ImportLine.model_validate(data)
-        except orjson.JSONDecodeError as exc:
-            results.append(ImportLineResult(line=n, status="rejected", errors=[f"not JSON: {exc}"]))
-            continue
-        except ValidationError as exc:
-            errs = [
-                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}"
-                for e in exc.errors(include_url=False)
-            ]
-            results.append(ImportLineResult(line=n, status="rejected", errors=errs))
-            continue
-        ref = item.external_ref
-        if ref and ref in seen_refs:
-            results.append(
-                ImportLineResult(
-                    line=n,
-                    status="rejected",
-                    external_ref=ref,
-                    errors=[f"external_ref {ref!r} repeats an earlier line"],
-                )
-            )
-            continue
-        topic_id = item.topic_id
-        if topic_id is None:
-            topic_id = await authoring.resolve_topic_path(
-                session, principal.tenant_id, item.topic or "", topic_cache
-            )
-            if topic_id is None:
-                results.append(
-                    ImportLineResult(
-                        line=n,
-                        status="rejected",
-                        external_ref=ref,
-                        errors=[f"topic {item.topic!r} not found"],
-                    )
-                )
-                continue
-        content = QuestionContent.model_validate(
-            item.model_dump(exclude={"topic", "external_ref"}) | {"topic_id": topic_id}
-        )
-        try:
-            async with session.begin_nested():
-                q = await authoring.create_question(session, principal, content, ref, submit=submit)
-        except ApiError as exc:
-            results.append(
-                ImportLineResult(line=n, status="rejected", external_ref=ref, errors=[exc.detail])
-            )
-            continue
-        except DBAPIError as exc:
-            results.append(
-                ImportLineResult(
-                    line=n,
-                    status="rejected",
-                    external_ref=ref,
-                    errors=[str(exc.orig).splitlines()[0]],
-                )
-            )
-            continue
-        if ref:
-            seen_refs.add(ref)
-        results.append(
-            ImportLineResult(line=n, status="accepted", question_id=q.id, external_ref=ref)
-        )
-    await session.commit()
-    accepted = sum(r.status == "accepted" for r in results)
-    return ImportReport(accepted=accepted, rejected=len(results) - accepted, lines=results)
+    return await authoring.import_questions(session, principal, await request.body(), submit)
 
 
 @router.get("/{question_id}", response_model=QuestionOut)

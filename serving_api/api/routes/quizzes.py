@@ -25,7 +25,7 @@ from serving_api.services import quiz_setup, reports
 from serving_api.services.delivery import Delivery
 from serving_api.services.quiz_state import load_state
 
-router = APIRouter(prefix="/v1/quizzes", tags=["quizzes"])
+router = APIRouter(prefix="/quizzes", tags=["quizzes"])
 STUDENT_OR_ADMIN = require_roles("student", "admin")
 Position = Path(ge=1, le=120, description="1-based position in the quiz")
 

@@ -12,7 +12,7 @@ from serving_api.schemas.students import PerformanceOut, ProgressOut
 from serving_api.security import Principal
 from serving_api.services import reports
 
-router = APIRouter(prefix="/v1", tags=["students"])
+router = APIRouter(tags=["students"])
 
 EXAM_CODES_SQL = """
 SELECT exam_code, count(*) FROM question_publications WHERE tenant_id = %s

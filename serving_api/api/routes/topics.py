@@ -13,7 +13,7 @@ from serving_api.schemas.topics import TopicCreate, TopicOut
 from serving_api.security import Principal
 from serving_api.services.topic_paths import path_name
 
-router = APIRouter(prefix="/v1/topics", tags=["topics"])
+router = APIRouter(prefix="/topics", tags=["topics"])
 
 
 def topic_out(t: Topic, names: dict[int, str]) -> TopicOut:

@@ -19,7 +19,7 @@ from serving_api.schemas.auth import UserOut
 from serving_api.schemas.users import UserCreate, UserUpdate
 from serving_api.security import Principal
 
-router = APIRouter(prefix="/v1/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.post("", response_model=UserOut, status_code=201)

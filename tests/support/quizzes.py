@@ -7,7 +7,7 @@ import uuid
 import httpx
 from sqlalchemy import Engine, text
 
-from tests.serving_api import bank
+from tests.support import bank
 
 
 def fresh_exam(

@@ -23,6 +23,10 @@ from serving_api.metrics import POOL_LOADS
 
 COLD_START_B = {"easy": -1.0, "medium": 0.0, "hard": 1.0}
 
+# Every published version, calibrated or not (LEFT JOIN): the API must serve uncalibrated items
+# too — in pretest slots, on cold start, and in scored positions when too few calibrated items
+# match a student's filters — while calibration reads only what has parameters (an INNER JOIN
+# on the same view).
 _POOL_SQL = """
 SELECT p.question_id, v.id, v.version, v.topic_id, t.path::text, v.difficulty_label,
        (SELECT count(*) FROM question_options o WHERE o.question_version_id = v.id),
@@ -43,7 +47,7 @@ WHERE tenant_id = %(tenant)s AND exam_code = %(exam)s AND status = 'active'
 
 
 @dataclass(eq=False)
-class ItemPool:
+class ExamPool:
     """Arrays over the live items of one exam code (row i is one published question)."""
 
     tenant_id: uuid.UUID
@@ -127,7 +131,7 @@ class ItemPool:
 
 def build_pool(
     tenant_id: uuid.UUID, exam_code: str, generation: int, set_id: int | None, rows: list[tuple]
-) -> ItemPool:
+) -> ExamPool:
     n = len(rows)
     a = np.empty(n)
     b = np.empty(n)
@@ -140,7 +144,7 @@ def build_pool(
             calibrated[i] = True
         else:
             a[i], b[i], c[i] = 1.0, COLD_START_B.get(label, 0.0), 1.0 / max(int(n_opt), 2)
-    return ItemPool(
+    return ExamPool(
         tenant_id=tenant_id,
         exam_code=exam_code,
         generation=generation,
@@ -159,18 +163,18 @@ def build_pool(
     )
 
 
-class ItemPoolCache:
+class ExamPoolCache:
     """Pools by (tenant, exam code): loaded once, single-flight, invalidated by NOTIFY."""
 
     def __init__(self, pg: AsyncConnectionPool, max_age_s: float = 300.0):
         self._pg = pg
         self._max_age = max_age_s
-        self._pools: dict[tuple[uuid.UUID, str], ItemPool] = {}
+        self._pools: dict[tuple[uuid.UUID, str], ExamPool] = {}
         self._locks: dict[tuple[uuid.UUID, str], asyncio.Lock] = {}
         self._epoch: dict[tuple[uuid.UUID, str], int] = {}
         self._generation = 0
 
-    async def get(self, tenant_id: uuid.UUID, exam_code: str) -> ItemPool:
+    async def get(self, tenant_id: uuid.UUID, exam_code: str) -> ExamPool:
         key = (tenant_id, exam_code)
         pool = self._pools.get(key)
         if pool is not None and time.monotonic() - pool.loaded_at < self._max_age:
@@ -187,7 +191,7 @@ class ItemPoolCache:
                     self._pools[key] = pool
                     return pool
 
-    async def _load(self, tenant_id: uuid.UUID, exam_code: str, reason: str) -> ItemPool:
+    async def _load(self, tenant_id: uuid.UUID, exam_code: str, reason: str) -> ExamPool:
         params = {"tenant": tenant_id, "exam": exam_code}
         async with self._pg.connection() as conn:
             row = await (await conn.execute(_ACTIVE_SET_SQL, params)).fetchone()
