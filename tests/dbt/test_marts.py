@@ -191,7 +191,7 @@ def test_models_build_into_exactly_staging_and_marts(dbt_db: DbtDatabase, histor
                 )
             ).all()
         )
-    assert schemas == {"staging": 11, "marts": 4, "snapshots": 1}
+    assert schemas == {"staging": 14, "marts": 6, "snapshots": 1}
 
 
 def test_fact_responses_matches_the_events(history: dict) -> None:
@@ -242,16 +242,21 @@ def test_cohort_item_and_topic_marts_match_pandas(dbt_db: DbtDatabase, history: 
     pd.testing.assert_frame_equal(got.sort_index(), exp.sort_index(), check_dtype=False)
     assert set(cohort.cohort) == {"2026-spring", "2026-fall"}
 
-    totals = fact.groupby("quiz_id").correct.agg(["sum", "size"])
+    # The rest score: the quiz's other scored answers (pretest items are not in it).
+    totals = scored.groupby("quiz_id").correct.agg(["sum", "size"])
     fact = fact.join(totals, on="quiz_id")
-    fact["rest"] = (fact["sum"] - fact.correct) / (fact["size"] - 1)
+    own = fact.is_scored.astype(int)
+    fact["rest"] = (fact["sum"] - fact.correct * own) / (fact["size"] - own).replace(0, np.nan)
     classical = fact[~fact.adaptive | fact.is_pretest]
     items = items.set_index("question_version_id")
     for version_id, g in classical.groupby("question_version_id"):
         row = items.loc[version_id]
         assert row.attempts == len(g)
         assert row.p_value == pytest.approx(g.correct.mean())
-        assert row.point_biserial == pytest.approx(np.corrcoef(g.correct, g.rest)[0, 1])
+        ok = g.rest.notna()
+        assert row.point_biserial == pytest.approx(
+            np.corrcoef(g.correct[ok], g.rest[ok])[0, 1], nan_ok=True
+        )
     adaptive = fact[fact.adaptive & ~fact.is_pretest].groupby("question_version_id").size()
     assert (items.adaptive_attempts.reindex(adaptive.index) == adaptive).all()
     n_quizzes = sum(isinstance(e, QuizStarted) for e in history["events"])
