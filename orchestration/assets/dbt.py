@@ -21,7 +21,7 @@ CONTENT_TABLES = (
 
 
 class QBankDbtTranslator(DagsterDbtTranslator):
-    """raw.events is the `raw_events` asset; content tables are `qbank/<table>`."""
+    """raw.events is the `raw_events` asset; the other tables are `qbank/<table>`."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -47,6 +47,25 @@ content_tables = [
         kinds={"postgres"},
     )
     for t in CONTENT_TABLES
+]
+
+# The calibration tables publishing writes (and `qbank params` switches): external assets
+# downstream of `published_item_parameters`, upstream of the calibration marts. (One dbt source
+# per table: dagster-dbt wants a key per source, so they cannot all be that asset itself.)
+PARAMETER_TABLES = {
+    "item_parameter_sets": "calibration sets and their status (one active per tenant and exam code)",
+    "item_parameters": "a, b, c, SEs, K, n and the anchor flag per set and item version",
+    "live_item_parameters": "the view defining the parameters live now (migration 0006)",
+}
+parameter_tables = [
+    dg.AssetSpec(
+        key=dg.AssetKey(["qbank", t]),
+        deps=["published_item_parameters"],
+        group_name="psychometrics",
+        description=f"public.{t}: {what}; written by published_item_parameters.",
+        kinds={"postgres"},
+    )
+    for t, what in PARAMETER_TABLES.items()
 ]
 
 ensure_manifest()

@@ -4,6 +4,7 @@ incremental refresh equal to a full rebuild, and tests that catch bad data."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -412,5 +413,15 @@ def test_dbt_tests_catch_bad_data(scratch_dbt_db: DbtDatabase) -> None:
 
 def test_docs_generate(dbt_db: DbtDatabase, history: dict) -> None:
     assert dbt_db.dbt("docs", "generate").success
-    catalog = (dbt_db.target_path / "catalog.json").read_text()
-    assert "model.dbt_qbank.fact_responses" in catalog
+    catalog = json.loads((dbt_db.target_path / "catalog.json").read_text())
+    manifest = json.loads((dbt_db.target_path / "manifest.json").read_text())
+    documented = {
+        "snapshot.dbt_qbank.users_snapshot",
+        "model.dbt_qbank.fact_responses",
+        "model.dbt_qbank.item_calibrations",
+        "model.dbt_qbank.item_calibration_current",
+    }
+    assert documented <= set(catalog["nodes"])
+    assert all(manifest["nodes"][n]["description"].strip() for n in documented)
+    exposures = {e["name"] for e in manifest["exposures"].values()}
+    assert {"metabase_qbank_overview", "looker_item_calibrations"} <= exposures
