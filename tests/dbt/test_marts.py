@@ -387,6 +387,19 @@ def test_an_exam_counts_once_it_is_sealed(scratch_dbt_db: DbtDatabase) -> None:
     assert db.dbt("build", "--full-refresh").success
     pd.testing.assert_frame_equal(fact[cols], _fact(db)[cols])
 
+    # A fact built before is_scored and the cohort as of the answer (an upgrade): the next
+    # incremental run, with no new event, recomputes it whole.
+    with db.engine.begin() as c:
+        c.execute(
+            text(
+                "ALTER TABLE marts.fact_responses DROP COLUMN is_scored, "
+                "DROP COLUMN quiz_status, DROP COLUMN quiz_finished_at"
+            )
+        )
+        c.execute(text("UPDATE marts.fact_responses SET cohort = 'as built before'"))
+    assert db.dbt("run", "--select", "fact_responses").success
+    pd.testing.assert_frame_equal(fact[cols], _fact(db)[cols])
+
 
 def test_dbt_tests_catch_bad_data(scratch_dbt_db: DbtDatabase) -> None:
     """An answer to an item version that does not exist fails the relationships test."""

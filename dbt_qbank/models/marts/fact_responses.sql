@@ -41,6 +41,10 @@
 ] | max -%}
 {%- if is_incremental() -%}
     {%- set watermark = max_of(this, '_watermark') | int -%}
+    {#- A table built before `is_scored` (and the cohort as of the answer) existed: this run
+        recomputes every quiz once (on_schema_change adds the columns first), so an upgrade
+        needs no manual --full-refresh and no row keeps a null is_scored or a today's cohort. -#}
+    {%- set upgrade = has_column(this, 'is_scored') | trim == 'False' -%}
 {%- endif %}
 
 with
@@ -60,6 +64,10 @@ with
         -- Sealing an exam makes its answers scored: the quiz's rows are written again.
         select quiz_id from {{ ref('stg_events__quiz_finished') }}
         where load_id > {{ watermark }}
+        {%- if upgrade %}
+            union
+            select quiz_id from {{ this }}
+        {%- endif %}
 
     ),
 {%- endif %}
