@@ -75,9 +75,9 @@ format:
 # --- BI (looker/, metabase/) ---
 .PHONY: bi-check metabase
 
-bi-check: ## LookML + Metabase checks against marts dbt builds in a test database (needs `make up`)
-	.venv/bin/ruff check metabase tests/bi && .venv/bin/ruff format --check metabase tests/bi
-	.venv/bin/pytest tests/bi -q
+bi-check: ## LookML + Metabase checks against marts dbt builds in a test database, BI in the Dagster lineage (needs `make up`)
+	.venv/bin/ruff check metabase tests/bi orchestration/assets/bi.py && .venv/bin/ruff format --check metabase tests/bi orchestration/assets/bi.py
+	.venv/bin/pytest tests/bi tests/orchestration/test_bi_lineage.py -q
 
 metabase: ## provision the QBank collection, cards and dashboard in Metabase when MB_URL is set
 	@if [ -z "$$MB_URL" ]; then \

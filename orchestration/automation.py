@@ -14,15 +14,22 @@ LAG_THRESHOLD = 1000
 
 ingest_job = dg.define_asset_job(
     "ingest_job",
-    selection=dg.AssetSelection.assets("raw_events").downstream()
-    - dg.AssetSelection.groups("psychometrics"),
+    # The snapshots hang off the content tables, not raw_events; fact_responses reads them.
+    # External assets downstream (BI, the parameter tables) are not run: `materializable`.
+    selection=(
+        (
+            dg.AssetSelection.assets("raw_events").downstream()
+            | dg.AssetSelection.groups("snapshots")
+        )
+        - dg.AssetSelection.groups("psychometrics")
+    ).materializable(),
     description="Kafka → raw tables → dbt staging and marts (with the dbt tests).",
     tags=PIPELINE_TAG,
 )
 
 nightly_job = dg.define_asset_job(
     "calibrate_nightly_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("content"),
+    selection=dg.AssetSelection.all().materializable(),
     description="Everything: ingest, marts, calibration, exposure control, publishing, report.",
     tags=PIPELINE_TAG,
 )

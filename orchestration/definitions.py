@@ -1,15 +1,18 @@
 """QBank's Dagster definitions (`workspace.yaml` loads `defs` from here).
 
 raw_events ─► dbt staging ─► dbt marts ─► item_calibration ─► exposure_control
-                                                 └──────────────► published_item_parameters
-                                                                    └─► cat_simulation_report
+                    ▲            │                └──────────────► published_item_parameters
+                    │            ▼                                   ├─► cat_simulation_report
+                    │     Looker views/explores, Metabase cards       │
+                    └──── (external, group bi)  ◄── marts.item_calibrations ◄┘
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.assets.dbt import content_tables, qbank_dbt_assets
+from orchestration.assets.bi import bi_assets
+from orchestration.assets.dbt import content_tables, parameter_tables, qbank_dbt_assets
 from orchestration.assets.ingestion import raw_events
 from orchestration.assets.psychometrics import (
     cat_simulation_report,
@@ -40,7 +43,7 @@ ASSETS = [
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions(
-        assets=[*content_tables, *ASSETS],
+        assets=[*content_tables, *parameter_tables, *ASSETS, *bi_assets],
         jobs=[ingest_job, nightly_job, republish_parameter_set_job],
         schedules=[ingest_schedule, nightly_schedule],
         sensors=[consumer_lag_sensor],

@@ -19,3 +19,13 @@
     and {{ column }} > {{ max_of(this, column) }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- 'true' when `relation` has `column` (read at run time; 'true' when not executing). -#}
+{% macro has_column(relation, column) -%}
+    {%- if execute -%}
+        {{- column in (adapter.get_columns_in_relation(relation) | map(attribute='name') | list) -}}
+    {%- else -%}
+        True
+    {%- endif -%}
+{%- endmacro %}

@@ -76,6 +76,18 @@ view: fact_responses {
     sql: ${TABLE}.position ;;
   }
 
+  dimension: is_scored {
+    description: "A scored answer: not pretest, of a tutor quiz or of a sealed exam (the one definition, fact_responses.is_scored). Attempts, accuracy and active students count these only."
+    type: yesno
+    sql: ${TABLE}.is_scored ;;
+  }
+
+  dimension: quiz_status {
+    description: "active until the quiz is sealed; then finished, expired or pool_exhausted."
+    type: string
+    sql: ${TABLE}.quiz_status ;;
+  }
+
   dimension: is_pretest {
     description: "Unscored pretest item (being calibrated)."
     type: yesno
@@ -161,19 +173,27 @@ view: fact_responses {
   }
 
   measure: attempts {
-    description: "Answered items."
+    description: "Scored answers (is_scored)."
     type: count
+    filters: [is_scored: "yes"]
     drill_fields: [response_detail*]
   }
 
   measure: correct_answers {
+    description: "Correct scored answers."
     type: count
-    filters: [is_correct: "yes"]
+    filters: [is_correct: "yes", is_scored: "yes"]
+    drill_fields: [response_detail*]
+  }
+
+  measure: all_answers {
+    description: "Every answer kept, scored or not (pretest items, exams still running)."
+    type: count
     drill_fields: [response_detail*]
   }
 
   measure: accuracy {
-    description: "Share of answered items answered correctly."
+    description: "Correct scored answers / scored answers."
     type: number
     value_format_name: percent_1
     sql: 1.0 * ${correct_answers} / NULLIF(${attempts}, 0) ;;
@@ -194,8 +214,9 @@ view: fact_responses {
   }
 
   measure: distinct_students {
+    description: "Active students: with at least one scored answer."
     type: count_distinct
-    sql: ${user_id} ;;
+    sql: CASE WHEN ${is_scored} THEN ${user_id} END ;;
     drill_fields: [student_detail*]
   }
 

@@ -1,63 +1,11 @@
-# The calibrations the pipeline writes to item_parameter_sets / item_parameters (one row per set
-# and item version; orchestration/publishing.py). The dbt project has no mart over them yet, so
-# this view reads the two tables directly; when a `marts.item_calibrations` mart exists, point
-# sql_table_name at it. Set-level fields come from the set's `metrics` (the pipeline's own
-# numbers: anchor drift after linking, whether the link was safe, convergence, persons, exposure
-# target).
+# The calibrations, from the dbt mart marts.item_calibrations (one row per set and item
+# version; dbt_qbank/models/marts/item_calibrations.sql): the pipeline's parameters with the set's
+# status, fit and checks, and the change of b against the previous live set of the tenant and
+# exam code. The mart, not the pipeline's operational tables, is the BI interface.
 view: item_calibrations {
   description: "3PL parameters (a, b, c, SEs), the Sympson-Hetter K, respondents and anchor flag per calibration set and item version, with the change of b against the previous live set."
 
-  derived_table: {
-    sql:
-      SELECT
-        p.set_id,
-        s.tenant_id,
-        s.exam_code,
-        s.status,
-        s.model,
-        s.metric,
-        s.created_by_run,
-        s.checks_passed,
-        s.created_at AS calibrated_at,
-        s.activated_at,
-        (s.metrics ->> 'drift_mean_abs_delta_b')::double precision AS set_anchor_drift,
-        (s.metrics ->> 'linking_safe')::boolean AS set_linking_safe,
-        (s.metrics ->> 'converged')::boolean AS set_converged,
-        (s.metrics ->> 'n_persons')::integer AS set_n_persons,
-        (s.metrics ->> 'n_anchors')::integer AS set_n_anchors,
-        (s.metrics ->> 'r_max')::double precision AS set_r_max,
-        (s.metrics ->> 'max_exposure')::double precision AS set_max_exposure,
-        p.question_id,
-        p.question_version_id,
-        p.version,
-        p.a,
-        p.b,
-        p.c,
-        p.se_a,
-        p.se_b,
-        p.se_c,
-        p.k,
-        p.n_respondents,
-        p.is_anchor,
-        prev.set_id AS previous_set_id,
-        prev.b AS previous_b,
-        p.b - prev.b AS delta_b
-      FROM public.item_parameters AS p
-      JOIN public.item_parameter_sets AS s ON s.id = p.set_id
-      LEFT JOIN LATERAL (
-        -- The same item version in the latest earlier set that went live.
-        SELECT p2.set_id, p2.b
-        FROM public.item_parameters AS p2
-        JOIN public.item_parameter_sets AS s2 ON s2.id = p2.set_id
-        WHERE s2.tenant_id = s.tenant_id
-          AND s2.exam_code = s.exam_code
-          AND s2.status IN ('active', 'superseded')
-          AND s2.created_at < s.created_at
-          AND p2.question_version_id = p.question_version_id
-        ORDER BY s2.created_at DESC, s2.id DESC
-        LIMIT 1
-      ) AS prev ON true ;;
-  }
+  sql_table_name: marts.item_calibrations ;;
 
   dimension: parameter_key {
     primary_key: yes
@@ -84,13 +32,13 @@ view: item_calibrations {
   dimension: set_status {
     description: "candidate, active, superseded or rejected."
     type: string
-    sql: ${TABLE}.status ;;
+    sql: ${TABLE}.set_status ;;
   }
 
   dimension: is_active {
     description: "Part of the set the API serves now."
     type: yesno
-    sql: ${TABLE}.status = 'active' ;;
+    sql: ${TABLE}.is_live ;;
   }
 
   dimension: checks_passed {
@@ -100,13 +48,13 @@ view: item_calibrations {
 
   dimension: irt_model {
     type: string
-    sql: ${TABLE}.model ;;
+    sql: ${TABLE}.irt_model ;;
   }
 
   dimension: parameter_metric {
     description: "Parameter metric (logistic_D1: logistic with D = 1)."
     type: string
-    sql: ${TABLE}.metric ;;
+    sql: ${TABLE}.parameter_metric ;;
   }
 
   dimension: created_by_run {
@@ -116,16 +64,15 @@ view: item_calibrations {
   }
 
   dimension: set_anchor_drift {
-    description: "The pipeline's drift: mean |change of b| of the anchors kept, between the live set and a free re-estimation linked onto the live scale (Stocking-Lord; null without anchors). Anchors that drifted are dropped and re-estimated; only an unsafe link blocks publishing."
+    description: "The pipeline's drift: mean |change of b| of the anchors between the live set and a free re-estimation (null without anchors). Over 0.3 blocks publishing."
     type: number
     value_format_name: decimal_3
     sql: ${TABLE}.set_anchor_drift ;;
   }
 
   dimension: set_drift_blocks_publishing {
-    description: "The link onto the live scale was unsafe (too few anchors left, too many drifting, or an implausible slope), which blocks publishing."
     type: yesno
-    sql: ${TABLE}.set_linking_safe = false ;;
+    sql: ${TABLE}.set_anchor_drift > 0.3 ;;
   }
 
   dimension: set_converged {
@@ -230,7 +177,7 @@ view: item_calibrations {
     label: "Sympson-Hetter K"
     type: number
     value_format_name: decimal_3
-    sql: ${TABLE}.k ;;
+    sql: ${TABLE}.exposure_k ;;
   }
 
   dimension: n_respondents {

@@ -1,4 +1,6 @@
-"""The dbt project as assets: staging and marts, with raw_events and the content tables upstream."""
+"""The dbt project as assets: staging, snapshots and marts, with raw_events and the content
+tables upstream. `dbt build` runs the snapshots too, in the DAG's order: users_snapshot before
+fact_responses, which reads the cohort each answer was given in from it."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -19,7 +21,7 @@ CONTENT_TABLES = (
 
 
 class QBankDbtTranslator(DagsterDbtTranslator):
-    """raw.events is the `raw_events` asset; content tables are `qbank/<table>`."""
+    """raw.events is the `raw_events` asset; the other tables are `qbank/<table>`."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -30,6 +32,8 @@ class QBankDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] == "snapshot":
+            return "snapshots"
         fqn = dbt_resource_props.get("fqn", [])
         return "marts" if "marts" in fqn else "staging"
 
@@ -45,6 +49,25 @@ content_tables = [
     for t in CONTENT_TABLES
 ]
 
+# The calibration tables publishing writes (and `qbank params` switches): external assets
+# downstream of `published_item_parameters`, upstream of the calibration marts. (One dbt source
+# per table: dagster-dbt wants a key per source, so they cannot all be that asset itself.)
+PARAMETER_TABLES = {
+    "item_parameter_sets": "calibration sets and their status (one active per tenant and exam code)",
+    "item_parameters": "a, b, c, SEs, K, n and the anchor flag per set and item version",
+    "live_item_parameters": "the view defining the parameters live now (migration 0006)",
+}
+parameter_tables = [
+    dg.AssetSpec(
+        key=dg.AssetKey(["qbank", t]),
+        deps=["published_item_parameters"],
+        group_name="psychometrics",
+        description=f"public.{t}: {what}; written by published_item_parameters.",
+        kinds={"postgres"},
+    )
+    for t, what in PARAMETER_TABLES.items()
+]
+
 ensure_manifest()
 
 
@@ -55,5 +78,5 @@ ensure_manifest()
     op_tags={"qbank/pipeline": "dbt"},
 )
 def qbank_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource):
-    """`dbt build`: models and their tests (reported as asset checks)."""
+    """`dbt build`: snapshots, models and their tests (reported as asset checks)."""
     yield from dbt.cli(["build"], context=context).stream()

@@ -330,13 +330,12 @@ def test_datagroup_trigger_runs(marts_db: DbtDatabase, model: Model) -> None:
     assert value is not None
 
 
-def test_calibrations_view_reads_the_mart_once_there_is_one(
-    marts_db: DbtDatabase, model: Model
-) -> None:
-    """dbt has no mart over the calibrations yet, so the view reads the pipeline's tables; once
-    `marts.item_calibrations` is built, this fails until the view points at it."""
+def test_calibrations_view_reads_the_mart(marts_db: DbtDatabase, model: Model) -> None:
+    """BI reads the calibrations through the dbt mart, not the pipeline's operational tables."""
     view = model.views["item_calibrations"]
-    if pg.table_columns(marts_db.engine, "marts.item_calibrations") is None:
-        assert view.derived_sql and "public.item_parameters" in view.derived_sql
-    else:
-        assert (view.sql_table_name or "").strip() == "marts.item_calibrations"
+    assert pg.table_columns(marts_db.engine, "marts.item_calibrations") is not None
+    assert (view.sql_table_name or "").strip() == "marts.item_calibrations"
+    assert not view.derived_sql
+    for v in model.views.values():
+        sql = " ".join([v.sql_table_name or "", v.derived_sql or ""])
+        assert "item_parameter" not in sql, f"view {v.name} reads the pipeline's tables"

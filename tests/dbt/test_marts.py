@@ -3,6 +3,8 @@ incremental refresh equal to a full rebuild, and tests that catch bad data."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +19,7 @@ from ingestion.events import (
     EventEnvelope,
     QuestionServed,
     QuestionServedV1,
+    QuizFinished,
     QuizStarted,
 )
 from tests.support.dbt import DbtDatabase
@@ -189,7 +192,7 @@ def test_models_build_into_exactly_staging_and_marts(dbt_db: DbtDatabase, histor
                 )
             ).all()
         )
-    assert schemas == {"staging": 11, "marts": 4}
+    assert schemas == {"staging": 14, "marts": 6, "snapshots": 1}
 
 
 def test_fact_responses_matches_the_events(history: dict) -> None:
@@ -227,8 +230,11 @@ def test_cohort_item_and_topic_marts_match_pandas(dbt_db: DbtDatabase, history: 
         topics = pd.read_sql(text("SELECT * FROM marts.topic_performance"), c)
     fact["day"] = pd.to_datetime(fact.ts, utc=True).dt.date
     fact["correct"] = fact.is_correct.astype(int)
+    # The synthetic quizzes are all sealed: scored = not pretest.
+    assert (fact.is_scored == ~fact.is_pretest).all() and fact.is_pretest.any()
+    scored = fact[fact.is_scored]
 
-    exp = fact.groupby(["cohort", "day"]).agg(
+    exp = scored.groupby(["cohort", "day"]).agg(
         attempts=("correct", "size"),
         accuracy=("correct", "mean"),
         active_users=("user_id", "nunique"),
@@ -237,16 +243,21 @@ def test_cohort_item_and_topic_marts_match_pandas(dbt_db: DbtDatabase, history: 
     pd.testing.assert_frame_equal(got.sort_index(), exp.sort_index(), check_dtype=False)
     assert set(cohort.cohort) == {"2026-spring", "2026-fall"}
 
-    totals = fact.groupby("quiz_id").correct.agg(["sum", "size"])
+    # The rest score: the quiz's other scored answers (pretest items are not in it).
+    totals = scored.groupby("quiz_id").correct.agg(["sum", "size"])
     fact = fact.join(totals, on="quiz_id")
-    fact["rest"] = (fact["sum"] - fact.correct) / (fact["size"] - 1)
+    own = fact.is_scored.astype(int)
+    fact["rest"] = (fact["sum"] - fact.correct * own) / (fact["size"] - own).replace(0, np.nan)
     classical = fact[~fact.adaptive | fact.is_pretest]
     items = items.set_index("question_version_id")
     for version_id, g in classical.groupby("question_version_id"):
         row = items.loc[version_id]
         assert row.attempts == len(g)
         assert row.p_value == pytest.approx(g.correct.mean())
-        assert row.point_biserial == pytest.approx(np.corrcoef(g.correct, g.rest)[0, 1])
+        ok = g.rest.notna()
+        assert row.point_biserial == pytest.approx(
+            np.corrcoef(g.correct[ok], g.rest[ok])[0, 1], nan_ok=True
+        )
     adaptive = fact[fact.adaptive & ~fact.is_pretest].groupby("question_version_id").size()
     assert (items.adaptive_attempts.reindex(adaptive.index) == adaptive).all()
     n_quizzes = sum(isinstance(e, QuizStarted) for e in history["events"])
@@ -260,10 +271,134 @@ def test_cohort_item_and_topic_marts_match_pandas(dbt_db: DbtDatabase, history: 
     assert np.allclose(items.exposure_rate.reindex(served.index), served / n_quizzes)
 
     root = topics[topics.depth == 1].iloc[0]
-    assert (root.attempts, root.direct_attempts) == (len(fact), 0)
-    assert root.accuracy == pytest.approx(fact.correct.mean())
+    assert (root.attempts, root.direct_attempts) == (len(scored), 0)
+    assert root.accuracy == pytest.approx(scored.correct.mean())
+    assert root.students == scored.user_id.nunique()
     leaves = topics[topics.depth == 2].set_index("topic_id")
-    assert (leaves.attempts == fact.groupby("topic_id").size().reindex(leaves.index)).all()
+    assert (leaves.attempts == scored.groupby("topic_id").size().reindex(leaves.index)).all()
+
+
+def _cohorts_of(db: DbtDatabase) -> pd.DataFrame:
+    fact = _fact(db)
+    return fact[[c for c in fact.columns if c != "_watermark"]]
+
+
+def test_answers_stay_in_the_cohort_they_were_given_in(scratch_dbt_db: DbtDatabase) -> None:
+    """A student moves from one cohort to another between two pipeline runs: answers given
+    before the move stay under the old cohort (those from before the snapshot's first run
+    too: the earliest known cohort), answers given after it go under the new one, and a late
+    change of an old answer keeps the old cohort. Incremental runs and a full refresh agree."""
+    db = scratch_dbt_db
+    bank = create_bank(db.engine, n_items=8, n_users=4, cohorts=("2026-spring", "2026-fall"))
+    mover, before = bank.users[0]
+    mover_only = dataclasses.replace(bank, users=[(mover, before)])
+    old = list(quiz_events(bank, n_quizzes=12, items_per_quiz=4, seed=3))  # January 2026
+    old += quiz_events(mover_only, n_quizzes=3, items_per_quiz=4, seed=4,
+                       start=datetime(2026, 1, 6, tzinfo=UTC))  # fmt: skip
+    db.load(old)
+    assert db.dbt("build").success  # run 1: the snapshot's history starts now, after `old`
+
+    with db.engine.begin() as c:
+        c.execute(text("UPDATE users SET cohort = '2027-spring' WHERE id = :u"), {"u": mover})
+    assert db.dbt("build").success  # run 2: the snapshot sees the move
+    with db.engine.connect() as c:
+        periods = c.execute(
+            text(
+                "SELECT cohort, dbt_valid_to IS NULL FROM snapshots.users_snapshot "
+                "WHERE user_id = :u ORDER BY dbt_valid_from"
+            ),
+            {"u": mover},
+        ).all()
+    assert [tuple(p) for p in periods] == [(before, False), ("2027-spring", True)]
+
+    # After the move: new quizzes of the mover and of the others, and the mover changes an
+    # answer of an old linear exam (answered in January: it stays in the old cohort).
+    new = list(quiz_events(mover_only, n_quizzes=3, items_per_quiz=4, seed=5,
+                           start=datetime.now(UTC) + timedelta(minutes=1)))  # fmt: skip
+    new += quiz_events(bank, n_quizzes=6, items_per_quiz=4, seed=6,
+                       start=datetime.now(UTC) + timedelta(minutes=1))  # fmt: skip
+    old_answer = next(e for e in old if isinstance(e, AnswerSubmitted) and e.user_id == mover)
+    changed = old_answer.model_copy(
+        update={"event_id": uuid.uuid4(), "revision": 5, "is_correct": not old_answer.is_correct}
+    )
+    db.load([*new, changed])
+    assert db.dbt("build").success  # run 3: incremental
+    incremental = _cohorts_of(db)
+
+    cohort_of = dict(bank.users)
+    after_move = {e.quiz_id for e in new if e.user_id == mover}
+    mine = incremental[incremental.user_id == mover]
+    assert len(after_move) >= 3 and len(mine) > len(after_move) * 4
+    assert (mine[mine.quiz_id.isin(after_move)].cohort == "2027-spring").sum() == len(
+        after_move
+    ) * 4
+    assert (mine[~mine.quiz_id.isin(after_move)].cohort == before).all()
+    others = incremental[incremental.user_id != mover]
+    assert (others.cohort == others.user_id.map(cohort_of)).all()
+    row = incremental[
+        (incremental.quiz_id == changed.quiz_id) & (incremental.position == changed.position)
+    ]
+    assert row[["revision", "cohort"]].values.tolist() == [[5, before]]
+
+    with db.engine.connect() as c:
+        by_cohort = dict(
+            c.execute(
+                text("SELECT cohort, sum(attempts) FROM marts.cohort_performance GROUP BY 1")
+            ).all()
+        )
+    assert by_cohort["2027-spring"] == len(after_move) * 4
+    assert sum(by_cohort.values()) == len(incremental)
+
+    assert db.dbt("build", "--full-refresh").success
+    pd.testing.assert_frame_equal(incremental, _cohorts_of(db))
+
+
+def test_an_exam_counts_once_it_is_sealed(scratch_dbt_db: DbtDatabase) -> None:
+    """The answers of an exam still running are kept but unscored; its quiz_finished, landing
+    in a later run, makes them scored (incrementally, as a full refresh would)."""
+    db = scratch_dbt_db
+    bank = create_bank(db.engine, n_items=6, n_users=2)
+    events = list(quiz_events(bank, n_quizzes=10, items_per_quiz=4, seed=21, pretest_share=0.25))
+    started = {e.quiz_id: e for e in events if isinstance(e, QuizStarted)}
+    running = next(q for q, e in started.items() if e.mode == "exam")
+    seal = next(e for e in events if isinstance(e, QuizFinished) and e.quiz_id == running)
+    db.load([e for e in events if e is not seal])
+    assert db.dbt("build").success
+
+    def scored_rows() -> tuple[pd.DataFrame, int]:
+        fact = _fact(db)
+        with db.engine.connect() as c:
+            attempts = c.execute(text("SELECT sum(attempts) FROM marts.cohort_performance"))
+            return fact, int(attempts.scalar_one())
+
+    fact, attempts = scored_rows()
+    mine = fact[fact.quiz_id == running]
+    assert len(mine) == 4 and set(mine.quiz_status) == {"active"} and not mine.is_scored.any()
+    assert attempts == int(fact.is_scored.sum()) == int((~fact.is_pretest).sum()) - 3
+
+    db.load([seal.model_copy(update={"status": "expired"})])
+    assert db.dbt("build").success
+    fact, attempts = scored_rows()
+    mine = fact[fact.quiz_id == running]
+    assert set(mine.quiz_status) == {"expired"} and mine.quiz_finished_at.notna().all()
+    assert (mine.is_scored == ~mine.is_pretest).all()
+    assert attempts == int(fact.is_scored.sum()) == int((~fact.is_pretest).sum())
+    cols = [c for c in fact.columns if c != "_watermark"]
+    assert db.dbt("build", "--full-refresh").success
+    pd.testing.assert_frame_equal(fact[cols], _fact(db)[cols])
+
+    # A fact built before is_scored and the cohort as of the answer (an upgrade): the next
+    # incremental run, with no new event, recomputes it whole.
+    with db.engine.begin() as c:
+        c.execute(
+            text(
+                "ALTER TABLE marts.fact_responses DROP COLUMN is_scored, "
+                "DROP COLUMN quiz_status, DROP COLUMN quiz_finished_at"
+            )
+        )
+        c.execute(text("UPDATE marts.fact_responses SET cohort = 'as built before'"))
+    assert db.dbt("run", "--select", "fact_responses").success
+    pd.testing.assert_frame_equal(fact[cols], _fact(db)[cols])
 
 
 def test_dbt_tests_catch_bad_data(scratch_dbt_db: DbtDatabase) -> None:
@@ -291,5 +426,15 @@ def test_dbt_tests_catch_bad_data(scratch_dbt_db: DbtDatabase) -> None:
 
 def test_docs_generate(dbt_db: DbtDatabase, history: dict) -> None:
     assert dbt_db.dbt("docs", "generate").success
-    catalog = (dbt_db.target_path / "catalog.json").read_text()
-    assert "model.dbt_qbank.fact_responses" in catalog
+    catalog = json.loads((dbt_db.target_path / "catalog.json").read_text())
+    manifest = json.loads((dbt_db.target_path / "manifest.json").read_text())
+    documented = {
+        "snapshot.dbt_qbank.users_snapshot",
+        "model.dbt_qbank.fact_responses",
+        "model.dbt_qbank.item_calibrations",
+        "model.dbt_qbank.item_calibration_current",
+    }
+    assert documented <= set(catalog["nodes"])
+    assert all(manifest["nodes"][n]["description"].strip() for n in documented)
+    exposures = {e["name"] for e in manifest["exposures"].values()}
+    assert {"metabase_qbank_overview", "looker_item_calibrations"} <= exposures

@@ -24,9 +24,11 @@ def test_lineage_runs_from_kafka_to_the_published_set(defs: dg.Definitions) -> N
     parents = lambda key: {k.to_user_string() for k in graph.get(dg.AssetKey(key)).parent_keys}  # noqa: E731
     assert "raw_events" in parents(["staging", "stg_events__answer_submitted"])
     assert "qbank/users" in parents(["staging", "stg_qbank__users"])
-    assert {"staging/stg_events__answer_submitted", "staging/stg_qbank__users"} <= parents(
+    assert {"staging/stg_events__answer_submitted", "snapshots/users_snapshot"} <= parents(
         ["marts", "fact_responses"]
     )
+    # Cohort as of the answer: the users snapshot (from the content table) feeds the fact.
+    assert parents(["snapshots", "users_snapshot"]) == {"staging/stg_qbank__users"}
     assert parents("item_calibration") == {"marts/fact_responses"}
     # the traffic it simulates and the realised exposure it checks come from the marts
     assert parents("exposure_control") == {
@@ -65,6 +67,7 @@ def test_schedules_ingest_often_and_calibrate_nightly(defs: dg.Definitions) -> N
     nightly = defs.resolve_job_def("calibrate_nightly_job")
     ingest_keys = {k.to_user_string() for k in ingest.asset_layer.executable_asset_keys}
     assert "raw_events" in ingest_keys and "marts/fact_responses" in ingest_keys
+    assert "snapshots/users_snapshot" in ingest_keys  # dbt build runs it before the fact
     assert "item_calibration" not in ingest_keys
     nightly_keys = {k.to_user_string() for k in nightly.asset_layer.executable_asset_keys}
     assert {"raw_events", "published_item_parameters", "cat_simulation_report"} <= nightly_keys

@@ -113,6 +113,9 @@ def run_schemathesis(
         "--report", "junit", "--report-junit-path", str(report),
     ]  # fmt: skip
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.reliability.st_hooks"}
+    # The project's `tests` package before site-packages: looker-sdk (dagster-looker's
+    # dependency) installs a top-level `tests` package there, which would shadow ours.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env["QBANK_ST_IDS"] = orjson.dumps(ids).decode()
     r = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=170)
     (LOGS / f"schemathesis-{name}.txt").write_text(r.stdout + r.stderr)

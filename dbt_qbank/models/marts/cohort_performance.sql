@@ -1,7 +1,9 @@
--- Per tenant, cohort and UTC day: attempts, accuracy and active students.
+-- Per tenant, cohort and UTC day: attempts, accuracy and active students over scored answers.
 with responses as (
 
+    -- Scored answers only (fact_responses.is_scored, macros/scored.sql).
     select * from {{ ref('fact_responses') }}
+    where is_scored
 
 ),
 

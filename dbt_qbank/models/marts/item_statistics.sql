@@ -5,7 +5,8 @@
     targets each student's level, which drives p-values towards the middle and flattens
     discrimination. Adaptive (scored) responses are counted beside. The point-biserial is the
     corrected item–rest correlation: Pearson r between the 0/1 response and the proportion correct
-    on the quiz's other answered items. Exposure rate = quizzes that served the version / quizzes
+    on the quiz's other scored answers (fact_responses.is_scored: pretest items and the answers
+    of a running exam are not part of a score). Exposure rate = quizzes that served the version / quizzes
     started for the exam code.
 -#}
 with responses as (
@@ -16,10 +17,13 @@ with responses as (
 
 quiz_totals as (
 
+    -- The quiz's score: its scored answers only (fact_responses.is_scored). Pretest answers
+    -- are not part of what the item is correlated with, and an exam still running has no
+    -- score yet.
     select
         quiz_id,
-        count(*) as n_answered,
-        count(*) filter (where is_correct) as n_correct
+        count(*) filter (where is_scored) as n_scored,
+        count(*) filter (where is_scored and is_correct) as n_correct
     from responses
     group by 1
 
@@ -29,8 +33,8 @@ classical_responses as (
 
     select
         r.*,
-        (q.n_correct - r.is_correct::int)::double precision
-        / nullif(q.n_answered - 1, 0) as rest_proportion
+        (q.n_correct - (r.is_scored and r.is_correct)::int)::double precision
+        / nullif(q.n_scored - r.is_scored::int, 0) as rest_proportion
     from responses as r
     inner join quiz_totals as q on r.quiz_id = q.quiz_id
     where not r.adaptive or r.is_pretest

@@ -4,7 +4,9 @@
 -#}
 with responses as (
 
+    -- Scored answers only (fact_responses.is_scored, macros/scored.sql).
     select * from {{ ref('fact_responses') }}
+    where is_scored
 
 ),
 

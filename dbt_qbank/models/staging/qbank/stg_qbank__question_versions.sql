@@ -17,7 +17,10 @@ renamed as (
         bloom_level,
         topic_id,
         correct_label,
-        created_at
+        edit_kind,
+        created_at,
+        -- The psychometric item: a minor edit points at the version it keeps the item of.
+        coalesce(item_root_version_id, id) as item_root_version_id
 
     from source
 
