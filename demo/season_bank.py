@@ -192,38 +192,45 @@ def edit_items(
     )  # fmt: skip
     picked = rng.choice(candidates, size=n_minor + n_substantive, replace=False)
     kinds = ["minor"] * n_minor + ["substantive"] * n_substantive
-    author = exam.headers("author")
     done = []
     for qid, kind in zip((int(q) for q in picked), kinds, strict=True):
-        spec = _edited_spec(exam.specs[qid], kind, day)
-        body = spec.payload() | {"topic_id": exam.topic_ids[spec.topic_code]}
-        body.pop("external_ref")
-        if exam.edit_kind_supported:
-            body["edit_kind"] = kind
-        out = _ok(client.put(f"/v1/questions/{qid}", json=body, headers=author), f"edit {qid}")
-        version = max(v["version"] for v in out["versions"])
-        _ok(client.post(f"/v1/questions/{qid}/versions/{version}/submit", json={},
-                        headers=author), f"submit {qid} v{version}")  # fmt: skip
-        _approve_publish(client, exam, qid, version)
-        old = exam.truth[(qid, exam.live[qid])]
-        if kind == "minor":
-            new = old
-        else:
-            b = float(rng.normal(0, 1))
-            new = TrueItem(
-                a=float(rng.lognormal(np.log(1.2), 0.25)),
-                b=b,
-                c=float(rng.uniform(0.10, 0.25)),
-                key=spec.correct_label,
-            )
-            exam.new_versions[(qid, version)] = day
-        exam.truth[(qid, version)] = replace(new, key=spec.correct_label)
-        exam.live[qid] = version
-        exam.specs[qid] = spec
-        rec = {"day": day, "question_id": qid, "version": version, "kind": kind}
-        exam.edits.append(rec)
-        done.append(rec)
+        done.append(edit_item(client, exam, qid, kind, day, rng))
     return done
+
+
+def edit_item(
+    client: httpx.Client, exam: ExamCode, qid: int, kind: str, day: int, rng: np.random.Generator
+) -> dict:
+    """One edit of a live item: PUT (with `edit_kind` when the API takes it), submit, approve,
+    publish; the new version's truth is the old one (`minor`) or new parameters."""
+    author = exam.headers("author")
+    spec = _edited_spec(exam.specs[qid], kind, day)
+    body = spec.payload() | {"topic_id": exam.topic_ids[spec.topic_code]}
+    body.pop("external_ref")
+    if exam.edit_kind_supported:
+        body["edit_kind"] = kind
+    out = _ok(client.put(f"/v1/questions/{qid}", json=body, headers=author), f"edit {qid}")
+    version = max(v["version"] for v in out["versions"])
+    _ok(client.post(f"/v1/questions/{qid}/versions/{version}/submit", json={}, headers=author),
+        f"submit {qid} v{version}")  # fmt: skip
+    _approve_publish(client, exam, qid, version)
+    old = exam.truth[(qid, exam.live[qid])]
+    if kind == "minor":
+        new = old
+    else:
+        new = TrueItem(
+            a=float(rng.lognormal(np.log(1.2), 0.25)),
+            b=float(rng.normal(0, 1)),
+            c=float(rng.uniform(0.10, 0.25)),
+            key=spec.correct_label,
+        )
+        exam.new_versions[(qid, version)] = day
+    exam.truth[(qid, version)] = replace(new, key=spec.correct_label)
+    exam.live[qid] = version
+    exam.specs[qid] = spec
+    rec = {"day": day, "question_id": qid, "version": version, "kind": kind}
+    exam.edits.append(rec)
+    return rec
 
 
 def retire_items(client: httpx.Client, exam: ExamCode, day: int, n: int) -> list[int]:

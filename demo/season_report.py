@@ -101,12 +101,17 @@ def _metric(metrics: dict, *paths: str):
 def _dropped_anchors(metrics: dict) -> list[dict] | None:
     """Anchors the calibration dropped as drifting, with their reasons, from the set's metrics:
     a list of {question_version_id, reason, ...}; None when the build reports none at all."""
-    found = _metric(metrics, "dropped_anchors", "linking.dropped_anchors", "drift.dropped")
+    found = _metric(metrics, "anchors_dropped", "dropped_anchors", "linking.dropped_anchors")
     if found is None:
         return None
+    reasons = _metric(metrics, "anchors_dropped_reasons", "anchor_drop_reasons") or {}
     if isinstance(found, dict):  # {version_id: reason}
-        return [{"question_version_id": int(k), "reason": v} for k, v in found.items()]
-    return [d if isinstance(d, dict) else {"question_version_id": int(d)} for d in found]
+        reasons, found = found, list(found)
+    return [
+        d if isinstance(d, dict)
+        else {"question_version_id": int(d), "reason": reasons.get(str(d), reasons.get(d))}
+        for d in found
+    ]  # fmt: skip
 
 
 def _ci(p: float, n: int) -> tuple[float, float]:
@@ -349,7 +354,7 @@ def measure_night(
 def _few_calibrated_key(start: dict) -> str | None:
     """The field of the quiz-start response that says too few calibrated items were left (the
     lifecycle contract); None when this API has no such field."""
-    for key in ("few_calibrated", "too_few_calibrated", "uncalibrated_fill", "notice", "notices"):
+    for key in ("calibrated_short", "few_calibrated", "too_few_calibrated"):
         if key in start:
             return key
     return None
