@@ -212,11 +212,14 @@ def quiz_events(
     revise_share: float = 0.0,
     start: datetime | None = None,
     items: list[SynthItem] | None = None,
+    parameter_set_id: int | None = None,
 ) -> Iterator[EventEnvelope]:
     """Events of `n_quizzes` finished quizzes, in the order the API would emit them.
 
     `revise_share` of linear exam answers are changed once (a second answer_submitted with
-    revision 2), as a student revisiting marked items would.
+    revision 2), as a student revisiting marked items would. Served items carry their lineage:
+    with `parameter_set_id`, the items' own a, b, c as that set's (pretest items: the cold-start
+    defaults, no set); without, the cold-start defaults.
     """
     rng = np.random.default_rng(seed)
     pool = items if items is not None else bank.items
@@ -252,12 +255,17 @@ def quiz_events(
                 "position": pos,
             }
             t += timedelta(seconds=40)
+            calibrated = parameter_set_id is not None and pos not in pretest_positions
             yield QuestionServed(
                 **common,
                 occurred_at=t,
                 **ids,
                 topic_id=it.topic_id,
                 is_pretest=pos in pretest_positions,
+                parameter_set_id=parameter_set_id if calibrated else None,
+                a_used=it.a if calibrated else 1.0,
+                b_used=it.b if calibrated else 0.0,
+                c_used=it.c if calibrated else 0.25,
             )
             correct = bool(rng.random() < _p3pl(theta, it))
             t += timedelta(seconds=35)

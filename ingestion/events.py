@@ -12,7 +12,8 @@ import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 from functools import reduce
-from typing import Annotated, Any, Literal, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import orjson
 from pydantic import (
@@ -27,8 +28,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+SCHEMA_VERSION = 1  # of every event type unless its model says otherwise (question_served: 2)
 
 Label = Annotated[str, Field(pattern=r"^[A-J]$")]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -68,7 +68,9 @@ class QuizStarted(EventEnvelope):
     quota: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
 
-class QuestionServed(EventEnvelope):
+class QuestionServedV1(EventEnvelope):
+    """question_served as written until lineage was added (frozen; still accepted)."""
+
     event_type: Literal["question_served"] = "question_served"
     question_id: PositiveInt
     question_version_id: PositiveInt
@@ -76,6 +78,24 @@ class QuestionServed(EventEnvelope):
     position: PositiveInt
     topic_id: PositiveInt
     is_pretest: bool
+
+
+class QuestionServed(EventEnvelope):
+    """Version 2 adds lineage: the parameter set whose a, b, c chose and score the item (null:
+    the cold-start defaults were used) and those a, b, c."""
+
+    event_type: Literal["question_served"] = "question_served"
+    schema_version: Literal[2] = 2
+    question_id: PositiveInt
+    question_version_id: PositiveInt
+    version: PositiveInt
+    position: PositiveInt
+    topic_id: PositiveInt
+    is_pretest: bool
+    parameter_set_id: PositiveInt | None
+    a_used: Annotated[float, Field(gt=0)]
+    b_used: float
+    c_used: Annotated[float, Field(ge=0, lt=1)]
 
 
 class AnswerSubmitted(EventEnvelope):
@@ -109,15 +129,41 @@ class QuizFinished(EventEnvelope):
     scaled_score: Annotated[int, Field(ge=200, le=800)]
 
 
-Event = Annotated[
-    QuizStarted | QuestionServed | AnswerSubmitted | QuestionMarked | QuizFinished,
-    Field(discriminator="event_type"),
-]
+# Every schema version of every event type that is accepted; producers write the newest. A new
+# version is a new model (the old one stays, frozen), so events already in Kafka or the outbox
+# keep loading.
+_MODELS = (
+    QuizStarted,
+    QuestionServedV1,
+    QuestionServed,
+    AnswerSubmitted,
+    QuestionMarked,
+    QuizFinished,
+)
+EVENT_VERSIONS: dict[str, dict[int, type[EventEnvelope]]] = {}
+for _m in _MODELS:
+    EVENT_VERSIONS.setdefault(_m.model_fields["event_type"].default, {})[
+        _m.model_fields["schema_version"].default
+    ] = _m
+# event type → the model producers use (its newest version)
 EVENT_TYPES: dict[str, type[EventEnvelope]] = {
-    m.model_fields["event_type"].default: m
-    for m in (QuizStarted, QuestionServed, AnswerSubmitted, QuestionMarked, QuizFinished)
+    t: versions[max(versions)] for t, versions in EVENT_VERSIONS.items()
 }
-_adapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def _union(members_by_type: dict[str, list[Any]]) -> Any:
+    """Discriminated by event_type, then (for types with several versions) by schema_version."""
+    members = [
+        Annotated[reduce(operator.or_, ms), Field(discriminator="schema_version")]
+        if len(ms) > 1
+        else ms[0]
+        for ms in members_by_type.values()
+    ]
+    return Annotated[reduce(operator.or_, members), Field(discriminator="event_type")]
+
+
+Event = _union({t: list(v.values()) for t, v in EVENT_VERSIONS.items()})
+_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 
 
 class InvalidEvent(ValueError):
@@ -145,10 +191,11 @@ def _decode(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
         known = ", ".join(sorted(EVENT_TYPES))
         raise InvalidEvent(f"unknown event_type {event_type!r} (known: {known})")
     version = data.get("schema_version")
-    if isinstance(version, list | dict) or version not in SUPPORTED_SCHEMA_VERSIONS:
+    supported = EVENT_VERSIONS[event_type]
+    if isinstance(version, list | dict) or version not in supported:
         raise InvalidEvent(
             f"unsupported schema_version {version!r} for {event_type} "
-            f"(supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)})"
+            f"(supported: {sorted(supported)})"
         )
     return data
 
@@ -159,11 +206,14 @@ _REQUIRED_ON_THE_WIRE = ("event_id", "occurred_at")
 
 
 def _validate(data: dict[str, Any]) -> EventEnvelope:
+    # An error's location starts with the union tags: the event type, and the schema version
+    # for types with several.
+    tags = 2 if len(EVENT_VERSIONS[data["event_type"]]) > 1 else 1
     try:
         event = _adapter.validate_python(data)
     except ValidationError as exc:
         problems = [
-            f"{'.'.join(str(p) for p in err['loc'][1:]) or '<event>'}: {err['msg']}"
+            f"{'.'.join(str(p) for p in err['loc'][tags:]) or '<event>'}: {err['msg']}"
             for err in exc.errors(include_url=False)
         ]
     else:
@@ -244,32 +294,62 @@ def _is_scalar(annotation: Any) -> bool:
     return get_origin(annotation) is Literal or annotation in _SCALARS
 
 
+def _optional_of(annotation: Any) -> Any | None:
+    """X for an `X | None` annotation, else None."""
+    if get_origin(annotation) in (Union, UnionType):
+        args = get_args(annotation)
+        if len(args) == 2 and type(None) in args:
+            return next(a for a in args if a is not type(None))
+    return None
+
+
+def _canonical_type(annotation: Any, metadata: list[Any], *, json_strict: bool) -> Any | None:
+    """A field's type in the canonical schema (see above); None when json_strict and the field
+    is not a scalar (or an optional scalar)."""
+    inner = _optional_of(annotation)
+    if inner is not None and not metadata:
+        if get_origin(inner) is Annotated:
+            base, *inner_meta = get_args(inner)
+        else:
+            base, inner_meta = inner, []
+        t = _canonical_type(base, list(inner_meta), json_strict=json_strict)
+        return None if t is None else t | None
+    if json_strict:
+        if not _is_scalar(annotation):
+            return None
+        if annotation is int:
+            metadata = [_INT64, *metadata]
+        elif annotation is float:
+            metadata = [_FINITE, *metadata]
+    if annotation is uuid.UUID and not metadata:
+        return _CanonicalUUID
+    return Annotated[(annotation, *metadata)] if metadata else annotation
+
+
 def _canonical_typeddict(model: type[EventEnvelope], *, json_strict: bool) -> type | None:
     """The model as a TypedDict of its fields (see above); with json_strict, the strict variant
     for raw JSON, or None when the model has a field that is not a scalar."""
     _check_reproducible(model)
     fields: dict[str, Any] = {}
     for name, info in model.model_fields.items():
-        annotation, metadata = info.annotation, list(info.metadata)
-        if json_strict:
-            if not _is_scalar(annotation):
-                return None
-            if annotation is int:
-                metadata.insert(0, _INT64)
-            elif annotation is float:
-                metadata.insert(0, _FINITE)
-        if annotation is uuid.UUID and not metadata:
-            fields[name] = _CanonicalUUID
-        else:
-            fields[name] = Annotated[(annotation, *metadata)] if metadata else annotation
+        t = _canonical_type(info.annotation, list(info.metadata), json_strict=json_strict)
+        if t is None:
+            return None
+        fields[name] = t
     config = ConfigDict(extra="forbid", strict=json_strict)
     return with_config(config)(TypedDict(f"Canonical{model.__name__}", fields))
 
 
 def _canonical_adapter(*, json_strict: bool) -> TypeAdapter[dict[str, Any]]:
-    types = [_canonical_typeddict(m, json_strict=json_strict) for m in EVENT_TYPES.values()]
-    union = reduce(operator.or_, [t for t in types if t is not None])
-    return TypeAdapter(Annotated[union, Field(discriminator="event_type")])
+    by_type = {
+        t: [
+            td
+            for m in versions.values()
+            if (td := _canonical_typeddict(m, json_strict=json_strict)) is not None
+        ]
+        for t, versions in EVENT_VERSIONS.items()
+    }
+    return TypeAdapter(_union({t: tds for t, tds in by_type.items() if tds}))
 
 
 _canonical_json = _canonical_adapter(json_strict=True)

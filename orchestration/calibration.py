@@ -112,13 +112,26 @@ def exam_pairs(engine: Engine) -> list[tuple[uuid.UUID, str]]:
 
 
 def load_responses(engine: Engine, tenant_id: uuid.UUID, exam_code: str) -> pd.DataFrame:
-    """Long-format responses (person = quiz, item = question version, correct 0/1)."""
+    """Long-format responses (person = quiz, item = question version, correct 0/1).
+
+    A response to an earlier version of the same psychometric item (minor edits: wording, a
+    typo) counts for the version live now: the author declared the item unchanged, so its
+    earlier responses keep its estimate precise and an anchor stays an anchor instead of
+    starting over at n = 0. A quiz never serves two versions of one question, so no person
+    answers the pooled item twice. Responses to other versions keep their own id.
+    """
     with engine.connect() as c:
         return pd.read_sql(
             text(
-                "SELECT quiz_id AS person, question_version_id AS item, "
-                "is_correct::int AS correct FROM marts.fact_responses "
-                "WHERE tenant_id = :t AND exam_code = :e"
+                "SELECT f.quiz_id AS person, coalesce(lv.id, f.question_version_id) AS item, "
+                "f.is_correct::int AS correct FROM marts.fact_responses f "
+                "JOIN question_versions rv ON rv.id = f.question_version_id "
+                "LEFT JOIN question_publications p ON p.tenant_id = f.tenant_id "
+                " AND p.exam_code = f.exam_code AND p.question_id = f.question_id "
+                "LEFT JOIN question_versions lv ON lv.id = p.question_version_id "
+                " AND coalesce(lv.item_root_version_id, lv.id) "
+                "   = coalesce(rv.item_root_version_id, rv.id) "
+                "WHERE f.tenant_id = :t AND f.exam_code = :e"
             ),
             c,
             params={"t": tenant_id, "e": exam_code},
@@ -143,7 +156,9 @@ def load_live_items(engine: Engine, tenant_id: uuid.UUID, exam_code: str) -> pd.
 def load_active_set(
     engine: Engine, tenant_id: uuid.UUID, exam_code: str
 ) -> tuple[int | None, pd.DataFrame]:
-    """The active set's id and its item rows (empty when the exam code has none yet)."""
+    """The active set's id and the live parameters of the live versions (the view
+    `live_item_parameters`, the API's own definition: a minor edit appears with the parameters
+    its item carries over). Empty when the exam code has no active set."""
     with engine.connect() as c:
         set_id = c.execute(
             text(
@@ -168,7 +183,7 @@ def load_active_set(
         items = pd.read_sql(
             text(
                 "SELECT question_version_id, a, b, c, se_a, se_b, se_c, k, n_respondents "
-                "FROM item_parameters WHERE set_id = :s"
+                "FROM live_item_parameters WHERE set_id = :s"
             ),
             c,
             params={"s": set_id},

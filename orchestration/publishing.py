@@ -3,9 +3,10 @@
 A set is written with its items and, when every check passed, activated in the same
 transaction: the previous active set of the (tenant, exam code) becomes `superseded`, the new one
 `active`, and `pg_notify(PARAMETER_SET_CHANNEL, {"tenant_id", "exam_code", "set_id"})` is sent
-(delivered at commit; the API drops its cached pool and reloads). A set whose checks failed is
-kept as `rejected` for the record and never activated. Rolling back is activating an earlier set
-that had passed its checks (`activate_set`).
+(delivered at commit; the API drops its cached pool and reloads) — all by
+`qbank.parameter_sets.switch_active_set`, the one switch the operator's `qbank params` uses too.
+A set whose checks failed is kept as `rejected` for the record and never activated. Rolling back
+is activating an earlier set that had passed its checks (`activate_set`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, Engine, text
 from irt_models.model import METRIC
 from orchestration.calibration import PairCalibration
 from orchestration.checks import CheckOutcome
-from qbank.models import PARAMETER_SET_CHANNEL
+from qbank.parameter_sets import SwitchRefused, lock_pair, switch_active_set
 
 
 class PublishRefused(RuntimeError):
@@ -39,39 +40,9 @@ class PublishOutcome:
     failed_checks: tuple[str, ...]
 
 
-def _lock_pair(conn: Connection, tenant_id: uuid.UUID, exam_code: str) -> None:
-    # One publisher at a time per (tenant, exam code); the partial unique index is the backstop.
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-        {"k": f"qbank-params/{tenant_id}/{exam_code}"},
-    )
-
-
 def _activate(conn: Connection, set_id: int, tenant_id: uuid.UUID, exam_code: str) -> int | None:
-    previous = conn.execute(
-        text(
-            "UPDATE item_parameter_sets SET status = 'superseded' "
-            "WHERE tenant_id = :t AND exam_code = :e AND status = 'active' AND id <> :s "
-            "RETURNING id"
-        ),
-        {"t": tenant_id, "e": exam_code, "s": set_id},
-    ).scalar()
-    conn.execute(
-        text(
-            "UPDATE item_parameter_sets SET status = 'active', activated_at = now() WHERE id = :s"
-        ),
-        {"s": set_id},
-    )
-    conn.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {
-            "channel": PARAMETER_SET_CHANNEL,
-            "payload": json.dumps(
-                {"tenant_id": str(tenant_id), "exam_code": exam_code, "set_id": set_id}
-            ),
-        },
-    )
-    return previous
+    """Switch the pair's live set to `set_id` (qbank.parameter_sets: lock, statuses, NOTIFY)."""
+    return switch_active_set(conn, tenant_id, exam_code, set_id).previous_set_id
 
 
 def _none_if_nan(x) -> float | None:
@@ -97,7 +68,7 @@ def publish_calibration(
         "checks": {c.name: {"passed": c.passed, "description": c.description} for c in checks},
     }
     with engine.begin() as conn:
-        _lock_pair(conn, pair.tenant_id, pair.exam_code)
+        lock_pair(conn, pair.tenant_id, pair.exam_code)
         set_id = conn.execute(
             text(
                 "INSERT INTO item_parameter_sets "
@@ -160,50 +131,43 @@ def activate_set(engine: Engine, set_id: int) -> PublishOutcome:
     """Roll back (or forward): make an earlier set that passed its checks the live one."""
     with engine.begin() as conn:
         row = conn.execute(
-            text(
-                "SELECT tenant_id, exam_code, status, checks_passed FROM item_parameter_sets "
-                "WHERE id = :s"
-            ),
+            text("SELECT tenant_id, exam_code, status FROM item_parameter_sets WHERE id = :s"),
             {"s": set_id},
         ).one_or_none()
         if row is None:
             raise PublishRefused(f"parameter set {set_id} does not exist")
-        if not row.checks_passed or row.status in ("rejected", "candidate"):
+        if row.status == "candidate":
             raise PublishRefused(
-                f"parameter set {set_id} is {row.status} and "
-                f"{'passed' if row.checks_passed else 'failed'} its checks: only a set that "
+                f"parameter set {set_id} is a candidate that never went live: only a set that "
                 "passed its checks and was live before can be re-published"
             )
-        _lock_pair(conn, row.tenant_id, row.exam_code)
-        superseded = None
-        if row.status != "active":
-            superseded = _activate(conn, set_id, row.tenant_id, row.exam_code)
+        try:
+            switched = switch_active_set(conn, row.tenant_id, row.exam_code, set_id)
+        except SwitchRefused as exc:
+            raise PublishRefused(str(exc)) from None
         n_items = conn.execute(
             text("SELECT count(*) FROM item_parameters WHERE set_id = :s"), {"s": set_id}
         ).scalar_one()
+    previous = switched.previous_set_id
     return PublishOutcome(
         set_id=set_id,
         tenant_id=row.tenant_id,
         exam_code=row.exam_code,
         status="active",
-        superseded_set_id=superseded,
+        superseded_set_id=None if previous == set_id else previous,
         n_items=int(n_items),
         failed_checks=(),
     )
 
 
 def live_bank(engine: Engine, tenant_id: uuid.UUID, exam_code: str) -> pd.DataFrame:
-    """The active set's parameters for the versions live now (what the API uses)."""
+    """The live parameters of the versions live now (what the API uses: the view
+    `live_item_parameters`, where a minor edit carries its item's parameters)."""
     with engine.connect() as c:
         return pd.read_sql(
             text(
-                "SELECT ip.question_version_id, ip.a, ip.b, ip.c, ip.k, ip.set_id "
-                "FROM item_parameter_sets s "
-                "JOIN item_parameters ip ON ip.set_id = s.id "
-                "JOIN question_publications p ON p.question_version_id = ip.question_version_id "
-                " AND p.tenant_id = s.tenant_id AND p.exam_code = s.exam_code "
-                "WHERE s.tenant_id = :t AND s.exam_code = :e AND s.status = 'active' "
-                "ORDER BY ip.question_version_id"
+                "SELECT question_version_id, a, b, c, k, set_id FROM live_item_parameters "
+                "WHERE tenant_id = :t AND exam_code = :e ORDER BY question_version_id"
             ),
             c,
             params={"t": tenant_id, "e": exam_code},

@@ -8,7 +8,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from qbank import migrations
+from qbank import migrations, parameter_sets
 from qbank.db import make_engine, session_scope
 from qbank.models import ROLES, Tenant, User
 from qbank.passwords import hash_password
@@ -17,9 +17,13 @@ app = typer.Typer(help="QBank operator commands.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants (operators only).", no_args_is_help=True)
 user_app = typer.Typer(help="Users.", no_args_is_help=True)
+params_app = typer.Typer(
+    help="Item parameter sets: which one is live per tenant and exam code.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
+app.add_typer(params_app, name="params")
 
 
 def fail(message: str) -> None:
@@ -104,6 +108,71 @@ def user_create(
     except IntegrityError as exc:
         fail(f"could not create user: {exc.orig}")
     typer.echo(f"user {email} created in {tenant}")
+
+
+TENANT_OPT = typer.Option(..., "--tenant", help="tenant slug")
+EXAM_OPT = typer.Option(..., "--exam-code", help="exam code, e.g. USMLE-1")
+
+
+@params_app.command("list")
+def params_list(tenant: str = TENANT_OPT, exam_code: str = EXAM_OPT) -> None:
+    """The parameter sets of an exam code, newest first, with their status and checks."""
+    with make_engine().connect() as conn:
+        try:
+            tid = parameter_sets.tenant_id_of(conn, tenant)
+        except parameter_sets.SwitchRefused as exc:
+            fail(str(exc))
+        sets = parameter_sets.list_sets(conn, tid, exam_code)
+    if not sets:
+        typer.echo(f"{tenant}/{exam_code}: no parameter sets (cold-start defaults)")
+        return
+    typer.echo(f"{'set':>6}  {'status':<10}  {'checks':<6}  {'items':>5}  activated_at      run")
+    for s in sets:
+        when = f"{s.activated_at:%Y-%m-%d %H:%M}" if s.activated_at else "-"
+        checks = "passed" if s.checks_passed else "failed"
+        typer.echo(
+            f"{s.id:>6}  {s.status:<10}  {checks:<6}  {s.n_items:>5}  {when:<16}  "
+            f"{s.created_by_run}"
+        )
+
+
+def _switch(tenant: str, exam_code: str, set_id: int | None, *, rollback: bool) -> None:
+    try:
+        with make_engine().begin() as conn:
+            tid = parameter_sets.tenant_id_of(conn, tenant)
+            if rollback and set_id is None:
+                set_id = parameter_sets.previous_good_set(conn, tid, exam_code)
+                if set_id is None:
+                    fail(
+                        f"{tenant}/{exam_code} has no earlier set that passed its checks; "
+                        "see `qbank params list`"
+                    )
+            out = parameter_sets.switch_active_set(conn, tid, exam_code, set_id)
+    except parameter_sets.SwitchRefused as exc:
+        fail(str(exc))
+    was = f"set {out.previous_set_id}" if out.previous_set_id else "no set"
+    if out.active_set_id is None:
+        typer.echo(f"{tenant}/{exam_code}: out of service (was {was}); cold-start defaults now")
+    else:
+        typer.echo(f"{tenant}/{exam_code}: set {out.active_set_id} is live (was {was})")
+
+
+@params_app.command("retire")
+def params_retire(tenant: str = TENANT_OPT, exam_code: str = EXAM_OPT) -> None:
+    """Take the live set out of service: every item is served with cold-start defaults."""
+    _switch(tenant, exam_code, None, rollback=False)
+
+
+@params_app.command("rollback")
+def params_rollback(
+    tenant: str = TENANT_OPT,
+    exam_code: str = EXAM_OPT,
+    set_id: int | None = typer.Option(
+        None, "--set", help="the set to make live (default: the last one live before)"
+    ),
+) -> None:
+    """Make an earlier set that passed its checks the live one again (API processes reload)."""
+    _switch(tenant, exam_code, set_id, rollback=True)
 
 
 if __name__ == "__main__":

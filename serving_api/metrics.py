@@ -28,7 +28,13 @@ ITEMS_SERVED = Counter(
 ANSWERS = Counter("qbank_answers_total", "Answers recorded.", ["mode", "changed"])
 CAP_RELAXATIONS = Counter(
     "qbank_exposure_cap_relaxations_total",
-    "Selections where every eligible item was over its daily cap, so the cap was relaxed.",
+    "Items served over their daily cap: every eligible item was capped, or the item was "
+    "served anyway after repeated refusals.",
+)
+SCORED_UNCALIBRATED = Counter(
+    "qbank_scored_uncalibrated_total",
+    "Scored positions served with an uncalibrated item (cold-start defaults) because no "
+    "calibrated item was eligible for them.",
 )
 CAP_REFUSALS = Counter(
     "qbank_exposure_cap_refusals_total",

@@ -10,3 +10,7 @@
 {% macro payload_bool(field) -%}
     (payload ->> '{{ field }}')::boolean
 {%- endmacro %}
+
+{% macro payload_float(field) -%}
+    (payload ->> '{{ field }}')::double precision
+{%- endmacro %}

@@ -87,6 +87,44 @@ view: fact_responses {
     sql: ${TABLE}.is_correct ;;
   }
 
+  # Lineage: which parameter set (and which a, b, c) chose and scored the served item.
+  dimension: parameter_set_id {
+    description: "The item parameter set whose a, b, c chose and scored the item; empty for cold-start defaults and for answers from before lineage was recorded."
+    type: number
+    value_format_name: id
+    sql: ${TABLE}.parameter_set_id ;;
+  }
+
+  dimension: served_with_cold_start_defaults {
+    description: "Served without calibrated parameters (a = 1, b from the difficulty label, c = 1/options); empty before lineage was recorded."
+    type: yesno
+    sql: ${TABLE}.parameter_set_id IS NULL AND ${TABLE}.a_used IS NOT NULL ;;
+  }
+
+  dimension: a_used {
+    label: "a used"
+    description: "Discrimination the item was served and scored with."
+    type: number
+    value_format_name: decimal_3
+    sql: ${TABLE}.a_used ;;
+  }
+
+  dimension: b_used {
+    label: "b used"
+    description: "Difficulty the item was served and scored with."
+    type: number
+    value_format_name: decimal_3
+    sql: ${TABLE}.b_used ;;
+  }
+
+  dimension: c_used {
+    label: "c used"
+    description: "Guessing parameter the item was served and scored with."
+    type: number
+    value_format_name: decimal_3
+    sql: ${TABLE}.c_used ;;
+  }
+
   dimension: selected_label {
     type: string
     sql: ${TABLE}.selected_label ;;

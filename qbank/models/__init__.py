@@ -3,6 +3,7 @@
 from qbank.models.base import Base, LTree
 from qbank.models.content import (
     DIFFICULTY_LABELS,
+    EDIT_KINDS,
     VERSION_STATES,
     Question,
     QuestionOption,
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "LTree",
     "DIFFICULTY_LABELS",
+    "EDIT_KINDS",
     "VERSION_STATES",
     "Question",
     "QuestionOption",

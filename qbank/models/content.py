@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from qbank.models.base import Base, LTree, timestamp_now
 
 VERSION_STATES = ("draft", "review", "approved", "published", "retired")
+EDIT_KINDS = ("minor", "substantive")
 DIFFICULTY_LABELS = ("easy", "medium", "hard")
 
 
@@ -85,6 +86,7 @@ class QuestionVersion(Base):
             "state IN ('draft','review','approved','published','retired')", name="state_known"
         ),
         CheckConstraint("difficulty_label IN ('easy','medium','hard')", name="difficulty_known"),
+        CheckConstraint("edit_kind IN ('minor','substantive')", name="edit_kind_known"),
         CheckConstraint("bloom_level BETWEEN 1 AND 6", name="bloom_range"),
         CheckConstraint("version >= 1", name="version_positive"),
         CheckConstraint("length(stem_md) >= 1 AND length(lead_in) >= 1", name="text_present"),
@@ -118,6 +120,13 @@ class QuestionVersion(Base):
     assets: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     references: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     review_comment: Mapped[str | None] = mapped_column(Text)
+    # How this version changed the published one it replaces (None for version 1 and for edits
+    # of a never-published question): 'minor' (wording) keeps the psychometric item, so the
+    # version is served with the item's calibrated parameters and its responses pool with the
+    # item's earlier versions; 'substantive' starts a new, uncalibrated item.
+    edit_kind: Mapped[str | None] = mapped_column(Text)
+    # The version that started this version's psychometric item; None: this version starts one.
+    item_root_version_id: Mapped[int | None] = mapped_column(ForeignKey("question_versions.id"))
     created_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()

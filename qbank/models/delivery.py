@@ -55,6 +55,10 @@ class QuizSession(Base):
     # Resolved blueprint quota: {topic_id: count}.
     quota: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     parameter_set_id: Mapped[int | None] = mapped_column(ForeignKey("item_parameter_sets.id"))
+    # Scored positions the start expected to fill with uncalibrated items (cold-start
+    # defaults) because too few calibrated ones matched, and what the student was told.
+    calibrated_short: Mapped[int] = mapped_column(Integer, server_default="0")
+    notices: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     # Sympson-Hetter: question ids the exposure lottery set aside for the rest of this quiz.
     sh_rejected: Mapped[list[int]] = mapped_column(
         ARRAY(BigInteger), server_default=text("'{}'::bigint[]")
@@ -97,6 +101,8 @@ class QuizItem(Base):
     b: Mapped[float] = mapped_column(Float)
     c: Mapped[float] = mapped_column(Float)
     calibrated: Mapped[bool] = mapped_column(server_default=text("false"))
+    # The set whose a, b, c above chose and scored the item; None: cold-start defaults.
+    parameter_set_id: Mapped[int | None] = mapped_column(ForeignKey("item_parameter_sets.id"))
     served_at: Mapped[datetime] = timestamp_now()
 
 

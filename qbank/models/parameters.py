@@ -18,14 +18,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 from qbank.models.base import Base, timestamp_now
 
 PARAMETER_SET_CHANNEL = "qbank_parameter_sets"
-SET_STATUSES = ("candidate", "active", "superseded", "rejected")
+# retired: taken out of service by an operator (the exam code is back on cold-start defaults);
+# like a superseded set it can be activated again, since it passed its checks.
+SET_STATUSES = ("candidate", "active", "superseded", "rejected", "retired")
 
 
 class ItemParameterSet(Base):
     __tablename__ = "item_parameter_sets"
     __table_args__ = (
         CheckConstraint(
-            "status IN ('candidate','active','superseded','rejected')", name="status_known"
+            "status IN ('candidate','active','superseded','rejected','retired')",
+            name="status_known",
         ),
         Index(
             "uq_item_parameter_sets_one_active",

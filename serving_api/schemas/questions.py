@@ -74,6 +74,18 @@ class QuestionContent(Strict):
         return self
 
 
+class QuestionEdit(QuestionContent):
+    """An edit. Of a question that has been published, it says what kind of change it is."""
+
+    edit_kind: Literal["minor", "substantive"] | None = Field(
+        None,
+        description="required once the question has been published: `minor` (wording, a typo: "
+        "the new version keeps the item's calibrated parameters) or `substantive` (a new item "
+        "psychometrically: uncalibrated, back to pretest); leave it out for a never-published "
+        "question",
+    )
+
+
 class QuestionCreate(QuestionContent):
     external_ref: str | None = Field(None, min_length=1, max_length=200)
 
@@ -143,6 +155,13 @@ class VersionOut(BaseModel):
     assets: list[str]
     references: list[Any]
     review_comment: str | None
+    edit_kind: str | None = Field(
+        None, description="minor or substantive (edits of a published question), else null"
+    )
+    item_root_version: int = Field(
+        description="the version whose calibrated parameters this one uses: itself, or the "
+        "version a chain of minor edits started from"
+    )
     created_by: uuid.UUID
     created_at: datetime
     live_in: list[str] = Field(description="exam codes where this version is the live one")

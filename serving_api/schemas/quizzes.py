@@ -132,3 +132,11 @@ class QuizOut(BaseModel):
     scaled_score: int | None = None
     filters: dict[str, Any] = {}
     quota: dict[str, int] = {}
+    calibrated_short: int = Field(
+        0,
+        description="scored positions the start expected to fill with not yet calibrated "
+        "questions (scored with default parameters) because too few calibrated ones match",
+    )
+    notices: list[str] = Field(
+        default_factory=list, description="what the student should know about this quiz's scoring"
+    )

@@ -77,6 +77,7 @@ async def live_map(session: AsyncSession, question_ids: list[int]) -> dict[int, 
 
 async def question_out(session: AsyncSession, q: Question) -> QuestionOut:
     live = (await live_map(session, [q.id]))[q.id]
+    roots = {v.id: v.version for v in q.versions}
     return QuestionOut(
         id=q.id,
         external_ref=q.external_ref,
@@ -99,6 +100,8 @@ async def question_out(session: AsyncSession, q: Question) -> QuestionOut:
                 assets=v.assets,
                 references=v.references,
                 review_comment=v.review_comment,
+                edit_kind=v.edit_kind,
+                item_root_version=roots.get(v.item_root_version_id, v.version),
                 created_by=v.created_by,
                 created_at=v.created_at,
                 live_in=sorted(code for code, ver in live.items() if ver == v.version),
@@ -194,9 +197,20 @@ async def create_question(
 
 
 async def edit_question(
-    session: AsyncSession, principal: Principal, question_id: int, content: QuestionContent
+    session: AsyncSession,
+    principal: Principal,
+    question_id: int,
+    content: QuestionContent,
+    edit_kind: str | None = None,
 ) -> Question:
-    """Edit the draft in place, or start a new draft version from a published/retired one."""
+    """Edit the draft in place, or start a new draft version from a published/retired one.
+
+    Once the question has been published, the edit states its kind (SPEC §3): `minor` keeps the
+    psychometric item of the version it replaces (`item_root_version_id`), so the new version is
+    served with the item's calibrated parameters once published and its responses pool with the
+    item's; `substantive` starts a new item (uncalibrated, pretest). A pending draft keeps the
+    kind it was created with unless the edit gives another.
+    """
     q = await load_question(session, principal, question_id)
     await check_topic(session, principal, content.topic_id)
     latest = q.versions[-1]
@@ -206,9 +220,28 @@ async def edit_question(
             f"version {latest.version} is in {latest.state}; a publisher must return it to draft "
             "before it can be edited",
         )
-    if latest.state == "draft":
+    was_published = [v for v in q.versions if v.state in ("published", "retired")]
+    if not was_published and edit_kind is not None:
+        raise ApiError(
+            422,
+            f"edit_kind: question {q.id} has never been published, so there are no calibrated "
+            "parameters to keep or drop; leave edit_kind out",
+        )
+    new_version = latest.state != "draft"
+    if was_published and edit_kind is None and (new_version or latest.edit_kind is None):
+        live = latest if new_version else was_published[-1]
+        raise ApiError(
+            422,
+            f"edit_kind is required: question {q.id} has been published (version "
+            f"{live.version}); say 'minor' (wording or a typo: the new version keeps its "
+            "calibrated parameters) or 'substantive' (a new item: uncalibrated, back to pretest)",
+        )
+    if not new_version:
         _apply(latest, content)
         latest.updated_at = func.now()
+        if edit_kind is not None and edit_kind != latest.edit_kind:
+            replaced = next(v for v in reversed(q.versions) if v.version < latest.version)
+            _set_kind(latest, replaced, edit_kind)
         await session.execute(
             delete(QuestionOption).where(QuestionOption.question_version_id == latest.id)
         )
@@ -219,11 +252,32 @@ async def edit_question(
         await session.flush()
     else:  # published or retired: the live version is untouched
         v = _version_from(content, q, latest.version + 1, principal)
+        _set_kind(v, latest, edit_kind)
         session.add(v)
         await session.flush()
-        _transition(session, principal, v, None, "draft", f"new version from {latest.version}")
+        _transition(
+            session,
+            principal,
+            v,
+            None,
+            "draft",
+            f"new version from {latest.version} ({edit_kind} edit: "
+            + (
+                "keeps the calibrated parameters of its item)"
+                if edit_kind == "minor"
+                else "a new, uncalibrated item)"
+            ),
+        )
         await session.flush()
     return q
+
+
+def _set_kind(v: QuestionVersion, replaced: QuestionVersion, edit_kind: str | None) -> None:
+    """A minor edit stays in the psychometric item of the version it replaces."""
+    v.edit_kind = edit_kind
+    v.item_root_version_id = (
+        (replaced.item_root_version_id or replaced.id) if edit_kind == "minor" else None
+    )
 
 
 def _find_version(q: Question, version: int) -> QuestionVersion:

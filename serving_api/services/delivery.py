@@ -21,6 +21,7 @@ from serving_api.runtime import Runtime
 from serving_api.security import Principal
 from serving_api.services import selection
 from serving_api.services.content import VersionContent
+from serving_api.services.exposure import Served
 from serving_api.services.item_pool import ItemPool
 from serving_api.services.outbox import event_params, outbox_from
 from serving_api.services.quiz_state import (
@@ -45,9 +46,9 @@ WITH ses AS (
   RETURNING state_version
 ), ins AS (
   INSERT INTO quiz_items (quiz_id, tenant_id, question_id, question_version_id, version, topic_id,
-                          position, is_pretest, a, b, c, calibrated)
+                          position, is_pretest, a, b, c, calibrated, parameter_set_id)
   SELECT %(quiz)s, %(tenant)s, %(question)s, %(qv)s, %(version)s, %(topic)s, %(position)s,
-         %(pretest)s, %(a)s, %(b)s, %(c)s, %(calibrated)s
+         %(pretest)s, %(a)s, %(b)s, %(c)s, %(calibrated)s, %(set_id)s
   FROM ses
   ON CONFLICT DO NOTHING
   RETURNING id
@@ -232,11 +233,17 @@ class Delivery:
                 metrics.CAP_RELAXATIONS.inc()
             if choice.sh_redraws:
                 metrics.SH_REDRAWS.inc(choice.sh_redraws)
+            if choice.scored_uncalibrated:
+                metrics.SCORED_UNCALIBRATED.inc()
             qid = int(pool.question_ids[choice.index])
             # Items other processes just capped are learned one refusal at a time; after a few,
             # serve the choice anyway rather than end the quiz (the cap is soft, quotas are not).
             force = choice.cap_relaxed or attempt == attempts - 1
-            if await exposure.try_serve(st.tenant_id, qid, force=force):
+            served = await exposure.try_serve(st.tenant_id, qid, force=force)
+            if served:
+                if served is Served.OVER_CAP and not choice.cap_relaxed:
+                    # Forced after refusals over an item at its cap: a relaxation like any other.
+                    metrics.CAP_RELAXATIONS.inc()
                 return choice.index, choice.is_pretest, choice.rejected_question_ids
             metrics.CAP_REFUSALS.inc()  # another process filled its cap just now: choose again
         raise AssertionError("unreachable: the last attempt always counts")
@@ -247,6 +254,10 @@ class Delivery:
         position = len(st.items) + 1
         qid = int(pool.question_ids[idx])
         content = await self.rt.contents.get(conn, int(pool.version_ids[idx]))
+        calibrated = bool(pool.calibrated[idx])
+        # Lineage: the set whose parameters chose and score this item (None: cold-start defaults).
+        set_id = pool.parameter_set_id if calibrated else None
+        a, b, c = float(pool.a[idx]), float(pool.b[idx]), float(pool.c[idx])
         event = QuestionServed(
             tenant_id=st.tenant_id,
             user_id=st.user_id,
@@ -257,6 +268,10 @@ class Delivery:
             position=position,
             topic_id=int(pool.topic_ids[idx]),
             is_pretest=is_pretest,
+            parameter_set_id=set_id,
+            a_used=a,
+            b_used=b,
+            c_used=c,
         )
         params = {
             "quiz": st.id,
@@ -268,10 +283,11 @@ class Delivery:
             "topic": int(pool.topic_ids[idx]),
             "position": position,
             "pretest": is_pretest,
-            "a": float(pool.a[idx]),
-            "b": float(pool.b[idx]),
-            "c": float(pool.c[idx]),
-            "calibrated": bool(pool.calibrated[idx]),
+            "a": a,
+            "b": b,
+            "c": c,
+            "calibrated": calibrated,
+            "set_id": set_id,
             "rejected": list(rejected),
             **event_params(event),
         }

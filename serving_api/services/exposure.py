@@ -13,6 +13,7 @@ calls go through a `RedisGuard`, so a frozen Redis costs a request at most its s
 from __future__ import annotations
 
 import contextlib
+import enum
 import time
 import uuid
 from datetime import UTC, datetime
@@ -38,6 +39,14 @@ if n > 0 then return redis.call('DECR', KEYS[1]) end
 return 0
 """
 TTL_SECONDS = 2 * 24 * 3600
+
+
+class Served(enum.IntEnum):
+    """What `try_serve` did; false only when refused, so it reads as a bool."""
+
+    REFUSED = 0
+    COUNTED = 1
+    OVER_CAP = 2  # counted beyond the cap (forced): the cap was relaxed for this serve
 
 
 def today() -> str:
@@ -83,7 +92,9 @@ class ExposureCounter:
             self._capped.clear()
         return self._capped.setdefault(tenant_id, set())
 
-    async def try_serve(self, tenant_id: uuid.UUID, question_id: int, force: bool = False) -> bool:
+    async def try_serve(
+        self, tenant_id: uuid.UUID, question_id: int, force: bool = False
+    ) -> Served:
         """Count one exposure unless the item is at its cap (always counts when `force`)."""
         try:
             n = await self._guard.call(
@@ -94,13 +105,13 @@ class ExposureCounter:
                 ),
             )
         except RedisUnavailable:
-            return True  # served uncounted: the cap is not enforced while Redis is away
+            return Served.COUNTED  # served uncounted: the cap is not enforced while Redis is away
         if int(n) < 0 or (int(n) == 0 and not force):
             self.capped(tenant_id).add(question_id)
-            return False
+            return Served.REFUSED
         if int(n) >= self.cap:
             self.capped(tenant_id).add(question_id)
-        return True
+        return Served.OVER_CAP if int(n) > self.cap else Served.COUNTED
 
     async def release(self, tenant_id: uuid.UUID, question_id: int) -> None:
         """Undo a count whose serve was not recorded."""

@@ -1,8 +1,9 @@
 """The live item pool of one (tenant, exam code), held in process memory.
 
-A pool is the published versions of the exam code with their 3PL parameters: from the active
-item parameter set when there is one, else the cold-start defaults (a = 1, b from the difficulty
-label, c = 1 / number of options). It is loaded on first use and dropped when a publication
+A pool is the published versions of the exam code with their 3PL parameters: the live ones
+(the view `live_item_parameters`: the active set's row of the version, or of the earlier version
+a minor edit carries over) when there are, else the cold-start defaults (a = 1, b from the
+difficulty label, c = 1 / number of options). It is loaded on first use and dropped when a publication
 changes or a parameter set is activated (both announced by PostgreSQL NOTIFY, see
 `serving_api.services.notify`), so a new set is used without a restart.
 """
@@ -25,11 +26,13 @@ COLD_START_B = {"easy": -1.0, "medium": 0.0, "hard": 1.0}
 _POOL_SQL = """
 SELECT p.question_id, v.id, v.version, v.topic_id, t.path::text, v.difficulty_label,
        (SELECT count(*) FROM question_options o WHERE o.question_version_id = v.id),
-       ip.a, ip.b, ip.c, ip.k
+       lp.a, lp.b, lp.c, lp.k
 FROM question_publications p
 JOIN question_versions v ON v.id = p.question_version_id
 JOIN topics t ON t.id = v.topic_id
-LEFT JOIN item_parameters ip ON ip.set_id = %(set_id)s AND ip.question_version_id = v.id
+LEFT JOIN live_item_parameters lp
+  ON lp.tenant_id = p.tenant_id AND lp.exam_code = p.exam_code AND lp.question_id = p.question_id
+ AND lp.set_id = %(set_id)s
 WHERE p.tenant_id = %(tenant)s AND p.exam_code = %(exam)s
 ORDER BY p.question_id
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -34,9 +35,9 @@ CREATE_SQL = f"""
 WITH ins AS (
   INSERT INTO quiz_sessions (id, tenant_id, user_id, mode, adaptive, exam_code, num_questions,
                              num_pretest, pretest_positions, filters, quota, parameter_set_id,
-                             expires_at)
+                             expires_at, calibrated_short, notices)
   VALUES (%(quiz)s, %(tenant)s, %(user)s, %(mode)s, %(adaptive)s, %(exam)s, %(n)s, %(n_pre)s,
-          %(pre_pos)s, %(filters)s, %(quota)s, %(set_id)s, %(expires)s)
+          %(pre_pos)s, %(filters)s, %(quota)s, %(set_id)s, %(expires)s, %(short)s, %(notices)s)
   RETURNING id, started_at
 ), ev AS ({outbox_from("ins")})
 SELECT id, started_at FROM ins
@@ -121,22 +122,23 @@ async def create_quiz(rt: Runtime, principal: Principal, body: QuizCreate) -> uu
             ]
             resolved["include_question_ids"] = wrong
             eligible = eligible & pool.mask_of(wrong)
-        scored = eligible & pool.calibrated if pool.has_parameter_set else eligible
         if not eligible.any():
             raise ApiError(
                 422,
                 f"no published question of {body.exam_code!r} matches these filters; widen them",
             )
-        if not scored.any():
-            raise ApiError(
-                422,
-                f"no calibrated question of {body.exam_code!r} matches these filters (only new, "
-                "uncalibrated ones do); widen them",
-            )
         n = body.num_questions
+        calibrated = eligible & pool.calibrated
         uncalibrated = int((eligible & ~pool.calibrated).sum()) if pool.has_parameter_set else 0
         n_pre = _pretest_count(n, rt.settings.pretest_share, uncalibrated)
-        _check_quota(pool, quota, scored, n, n_pre, topics)
+        short = _calibrated_shortfall(pool, quota, calibrated, eligible, n, n_pre, topics)
+        if n_pre and (short.total or short.by_topic):
+            # The uncalibrated items are needed in scored positions: no pretest slots, so none
+            # is spent unscored and quotas can count every one of them.
+            n_pre = 0
+            short = _calibrated_shortfall(pool, quota, calibrated, eligible, n, n_pre, topics)
+        _check_quota(pool, quota, eligible, n, n_pre, topics)
+        notices = short.notices(body.exam_code, pool.has_parameter_set)
         rng = np.random.default_rng()
         pre_pos = sorted(int(p) for p in rng.choice(np.arange(1, n + 1), n_pre, replace=False))
 
@@ -181,6 +183,8 @@ async def create_quiz(rt: Runtime, principal: Principal, body: QuizCreate) -> uu
                 "quota": Jsonb(quota_json),
                 "set_id": pool.parameter_set_id,
                 "expires": expires,
+                "short": short.total,
+                "notices": Jsonb(notices),
                 **event_params(event),
             },
         )
@@ -188,14 +192,66 @@ async def create_quiz(rt: Runtime, principal: Principal, body: QuizCreate) -> uu
     return quiz_id
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """Scored positions without a calibrated item to fill them, overall and per quota topic."""
+
+    total: int
+    calibrated: int
+    scored_positions: int
+    by_topic: dict[str, tuple[int, int]]  # topic name → (quota, calibrated eligible items)
+
+    def notices(self, exam_code: str, has_set: bool) -> list[str]:
+        if not has_set:
+            return [
+                f"{exam_code!r} has no calibrated parameters yet: every question is scored with "
+                "default parameters (a = 1, b from its difficulty label, c = 1/options)"
+            ]
+        out = []
+        if self.total:
+            out.append(
+                f"only {self.calibrated} calibrated questions of {exam_code!r} match this quiz "
+                f"for its {self.scored_positions} scored positions: {self.total} will be new, "
+                "not yet calibrated questions, scored with default parameters (a = 1, b from "
+                "the difficulty label, c = 1/options)"
+            )
+        for name, (want, have) in self.by_topic.items():
+            out.append(
+                f"quota for topic {name!r} ({want}): only {have} calibrated questions match; "
+                "the rest will be not yet calibrated questions scored with default parameters"
+            )
+        return out
+
+
+def _calibrated_shortfall(
+    pool: ItemPool,
+    quota: dict[int, int],
+    calibrated: np.ndarray,
+    eligible: np.ndarray,
+    n: int,
+    n_pre: int,
+    topics: TopicIndex,
+) -> Shortfall:
+    scored_positions = max(min(n, int(eligible.sum())) - n_pre, 0)
+    have = int(calibrated.sum())
+    by_topic = {}
+    for tid, count in quota.items():
+        in_topic = int((calibrated & pool.in_topics((tid,))).sum())
+        if count > in_topic:
+            by_topic[topics.name(tid)] = (count, in_topic)
+    return Shortfall(max(scored_positions - have, 0), have, scored_positions, by_topic)
+
+
 def _check_quota(
     pool: ItemPool,
     quota: dict[int, int],
-    scored: np.ndarray,
+    eligible: np.ndarray,
     n: int,
     n_pre: int,
     topics: TopicIndex,
 ) -> None:
+    """A quota must fit the scored positions and the live items matching the filters
+    (calibrated or not: uncalibrated ones fill scored positions when calibrated ones run out)."""
     if not quota:
         return
     total = sum(quota.values())
@@ -206,10 +262,10 @@ def _check_quota(
             f"the blueprint quota totals {total} but the quiz has {n - n_pre} scored positions{extra}",
         )
     for tid, count in quota.items():
-        available = int((scored & pool.in_topics((tid,))).sum())
+        available = int((eligible & pool.in_topics((tid,))).sum())
         if count > available:
             raise ApiError(
                 422,
                 f"quota for topic {topics.name(tid)!r} ({count}) exceeds the {available} eligible "
-                "questions in it",
+                "questions in it (live and matching this quiz)",
             )

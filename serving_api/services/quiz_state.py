@@ -15,6 +15,7 @@ STATE_SQL = """
 SELECT s.user_id, s.status, s.mode, s.adaptive, s.exam_code, s.num_questions, s.num_pretest,
        s.pretest_positions, s.filters, s.quota, s.parameter_set_id, s.sh_rejected, s.started_at, s.expires_at,
        s.finished_at, s.theta, s.theta_se, s.raw_score, s.scaled_score, s.state_version,
+       s.calibrated_short, s.notices,
        coalesce((SELECT json_agg(json_build_array(
                    i.id, i.question_id, i.question_version_id, i.version, i.topic_id, i.position,
                    i.is_pretest, i.marked, i.a, i.b, i.c, i.calibrated,
@@ -78,6 +79,8 @@ class QuizState:
     raw_score: int | None
     scaled_score: int | None
     state_version: int
+    calibrated_short: int
+    notices: list[str]
     items: list[ServedItem]
     ability_posterior: RunningPosterior | None = None
 
@@ -151,8 +154,8 @@ async def load_state(
     if row is None:
         return None
     now_ms = now_ms_local()
-    items = [ServedItem(*r[:15], now_ms - r[15]) for r in row[20]]
-    return QuizState(quiz_id, tenant_id, *row[:20], items)
+    items = [ServedItem(*r[:15], now_ms - r[15]) for r in row[22]]
+    return QuizState(quiz_id, tenant_id, *row[:22], items)
 
 
 def scaled_score(theta: float) -> int:

@@ -139,6 +139,8 @@ def quiz_summary(st: QuizState) -> dict:
         "scaled_score": st.scaled_score,
         "filters": {k: v for k, v in (st.filters or {}).items() if k != "resolved"},
         "quota": st.quota,
+        "calibrated_short": st.calibrated_short,
+        "notices": st.notices,
     }
 
 

@@ -6,7 +6,10 @@ redraw among rejected candidates and set-asides, maximum information or random o
 `pool_exhausted`) live there, shared with the pipeline's simulations.
 
 - Eligible: live items of the exam code matching the quiz's filters, not served in this quiz.
-- Scored positions: once the exam code has an active parameter set, calibrated items only.
+- Scored positions: once the exam code has an active parameter set, calibrated items first; when
+  no calibrated item is eligible (filters, quotas, a topic whose items were all edited), an
+  uncalibrated one with its cold-start defaults rather than ending the quiz early (SPEC §3: a
+  quiz can always start and go on while the exam code has live items).
 - Pretest positions (drawn when the quiz started): uncalibrated items at random, outside the
   quotas; when none is left the position is served as a scored one.
 """
@@ -34,6 +37,7 @@ class Choice:
     cap_relaxed: bool = False
     sh_redraws: int = 0
     rejected_question_ids: tuple[int, ...] = ()
+    scored_uncalibrated: bool = False  # a scored position filled with cold-start defaults
 
 
 def selection_pool(pool: ItemPool, quota_topics: tuple[int, ...]) -> SelectionPool:
@@ -101,27 +105,38 @@ def choose(
             return Choice(sel.index, True, sel.cap_relaxed)
         # No uncalibrated item left: this position is scored like the others.
 
-    if pool.has_parameter_set:
-        unavailable = unavailable | ~pool.calibrated
     quota_topics = tuple(sorted(int(t) for t in (st.quota or {})))
     # Scored positions still to fill, this one included (pretest slots ahead are not).
     future_pretest = sum(1 for p in st.pretest_positions if p > position)
     # θ after the last answer is stored with it (EAP, recomputed by every answer).
     theta = st.theta if st.adaptive else 0.0
-    sel = select_next_item(
-        selection_pool(pool, quota_topics),
-        theta,
-        served_mask=unavailable,
-        quota_remaining=quota_remaining(st, pool, quota_topics),
-        positions_remaining=max(st.num_questions - position + 1 - future_pretest, 1),
-        capped_mask=capped,
-        rejected_mask=pool.mask_of(st.sh_rejected) if st.sh_rejected else None,
-        rng=rng,
-        randomesque_k=randomesque_k,
-        use_sympson_hetter=True,
-        adaptive=st.adaptive,
-    )
+
+    def scored(served_mask: np.ndarray):
+        return select_next_item(
+            selection_pool(pool, quota_topics),
+            theta,
+            served_mask=served_mask,
+            quota_remaining=quota_remaining(st, pool, quota_topics),
+            positions_remaining=max(st.num_questions - position + 1 - future_pretest, 1),
+            capped_mask=capped,
+            rejected_mask=pool.mask_of(st.sh_rejected) if st.sh_rejected else None,
+            rng=rng,
+            randomesque_k=randomesque_k,
+            use_sympson_hetter=True,
+            adaptive=st.adaptive,
+        )
+
+    fallback = False
+    if pool.has_parameter_set:
+        sel = scored(unavailable | ~pool.calibrated)
+        if sel.index is None and not pool.calibrated.all():
+            # No calibrated item left for this position: serve an uncalibrated one, scored with
+            # its cold-start defaults, rather than end the quiz (the start said so).
+            sel = scored(unavailable)
+            fallback = sel.index is not None
+    else:
+        sel = scored(unavailable)
     if sel.index is None:
         return Choice(None)
     rejected = tuple(int(pool.question_ids[i]) for i in sel.rejected)
-    return Choice(sel.index, False, sel.cap_relaxed, sel.sh_redraws, rejected)
+    return Choice(sel.index, False, sel.cap_relaxed, sel.sh_redraws, rejected, fallback)

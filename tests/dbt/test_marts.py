@@ -12,7 +12,13 @@ import pytest
 from sqlalchemy import text
 
 from bench.synthetic import SynthBank, create_bank, quiz_events
-from ingestion.events import AnswerSubmitted, EventEnvelope, QuestionServed, QuizStarted
+from ingestion.events import (
+    AnswerSubmitted,
+    EventEnvelope,
+    QuestionServed,
+    QuestionServedV1,
+    QuizStarted,
+)
 from tests.dbt.conftest import DbtDatabase
 
 SPEC_FACT_COLUMNS = {
@@ -20,6 +26,14 @@ SPEC_FACT_COLUMNS = {
     "question_version_id", "version", "topic_id", "position", "is_pretest", "ts", "is_correct",
     "time_taken_ms",
 }  # fmt: skip
+LINEAGE = ("parameter_set_id", "a_used", "b_used", "c_used")
+
+
+def _as_v1(e: EventEnvelope) -> EventEnvelope:
+    """A question_served as written before lineage (schema_version 1)."""
+    if not isinstance(e, QuestionServed):
+        return e
+    return QuestionServedV1(**e.model_dump(exclude={"schema_version", *LINEAGE}))
 
 
 def _fact(db: DbtDatabase) -> pd.DataFrame:
@@ -32,7 +46,11 @@ def _expected_fact(events: list[EventEnvelope], bank: SynthBank) -> pd.DataFrame
     """fact_responses computed in Python straight from the events."""
     cohort = dict(bank.users)
     started = {e.quiz_id: e for e in events if isinstance(e, QuizStarted)}
-    served = {(e.quiz_id, e.position): e for e in events if isinstance(e, QuestionServed)}
+    served = {
+        (e.quiz_id, e.position): e
+        for e in events
+        if isinstance(e, QuestionServed | QuestionServedV1)
+    }
     last: dict = {}
     for e in events:
         if isinstance(e, AnswerSubmitted):
@@ -55,7 +73,7 @@ def _expected_fact(events: list[EventEnvelope], bank: SynthBank) -> pd.DataFrame
                 "version": a.version, "topic_id": v.topic_id, "position": pos,
                 "is_pretest": v.is_pretest, "ts": a.occurred_at, "is_correct": a.is_correct,
                 "time_taken_ms": a.time_taken_ms, "revision": a.revision,
-            }
+            } | {k: getattr(v, k, None) for k in LINEAGE}
         )  # fmt: skip
     return pd.DataFrame(rows).sort_values(["quiz_id", "position"]).reset_index(drop=True)
 
@@ -119,19 +137,23 @@ def history(dbt_db: DbtDatabase) -> dict:
             "occurred_at": exam_answer.occurred_at + timedelta(minutes=30),
         }
     )
+    # Served under a calibrated set (lineage: set 7 and the items' a, b, c).
     second = list(
         quiz_events(bank, n_quizzes=40, items_per_quiz=8, seed=12, revise_share=0.3,
-                    start=datetime(2026, 1, 20, tzinfo=UTC))
+                    start=datetime(2026, 1, 20, tzinfo=UTC), parameter_set_id=7,
+                    pretest_share=0.125)
     )  # fmt: skip
     db.load([*second, changed])
     seen["run2_ok"] = db.dbt("run").success
 
     answers, context = _orphan_quiz(bank)
-    # Other complete quizzes in the same load move the watermark past the orphan's answers.
-    third = list(
-        quiz_events(bank, n_quizzes=5, items_per_quiz=4, seed=13,
-                    start=datetime(2026, 1, 25, tzinfo=UTC))
-    )  # fmt: skip
+    # Other complete quizzes in the same load move the watermark past the orphan's answers;
+    # written before lineage (question_served version 1), they still land, with null lineage.
+    third = [
+        _as_v1(e)
+        for e in quiz_events(bank, n_quizzes=5, items_per_quiz=4, seed=13,
+                             start=datetime(2026, 1, 25, tzinfo=UTC))
+    ]  # fmt: skip
     db.load([*answers, *third])
     seen["run3_ok"] = db.dbt("run").success
     seen["orphan_after_answers"] = int((_fact(db).quiz_id == answers[0].quiz_id).sum())
@@ -177,6 +199,12 @@ def test_fact_responses_matches_the_events(history: dict) -> None:
     changed = history["changed"]
     row = fact[(fact.quiz_id == changed.quiz_id) & (fact.position == changed.position)]
     assert row[["revision", "is_correct"]].values.tolist() == [[2, changed.is_correct]]
+    # Lineage: a set and its a, b, c; the cold-start defaults without a set; nothing before v2.
+    with_set = fact[fact.parameter_set_id.notna()]
+    assert len(with_set) and (with_set.parameter_set_id == 7).all() and (with_set.a_used > 0).all()
+    cold = fact[fact.parameter_set_id.isna() & fact.a_used.notna()]
+    assert len(cold) and (cold.a_used == 1.0).all() and (cold.c_used == 0.25).all()
+    assert fact.a_used.isna().sum() == 5 * 4  # the five version-1 quizzes of four items
 
 
 def test_late_context_is_picked_up(history: dict) -> None:
@@ -223,7 +251,11 @@ def test_cohort_item_and_topic_marts_match_pandas(dbt_db: DbtDatabase, history: 
     assert (items.adaptive_attempts.reindex(adaptive.index) == adaptive).all()
     n_quizzes = sum(isinstance(e, QuizStarted) for e in history["events"])
     served = pd.Series(
-        [e.question_version_id for e in history["events"] if isinstance(e, QuestionServed)]
+        [
+            e.question_version_id
+            for e in history["events"]
+            if isinstance(e, QuestionServed | QuestionServedV1)
+        ]
     ).value_counts()
     assert np.allclose(items.exposure_rate.reindex(served.index), served / n_quizzes)
 

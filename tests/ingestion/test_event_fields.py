@@ -158,7 +158,8 @@ def _raw(event, **replace: bytes) -> bytes:
     return raw
 
 
-FINISHED, ANSWER = SAMPLES[4], SAMPLES[2]
+FINISHED, ANSWER, SERVED, SERVED_COLD = SAMPLES[4], SAMPLES[2], SAMPLES[1], SAMPLES[5]
+SERVED_V1 = SAMPLES[6]
 RAW_ODDITIES = [
     _raw(FINISHED, theta=b"NaN"),
     _raw(FINISHED, theta=b"Infinity"),
@@ -186,6 +187,19 @@ RAW_ODDITIES = [
     serialize_event(ANSWER)[:-1] + b',"schema_version":true}',
     serialize_event(ANSWER).replace(b'"schema_version":1', b'"schema_version":"1"'),
     serialize_event(ANSWER)[:-1] + b',"revision":1}',
+    _raw(SERVED, a_used=b"NaN"),
+    _raw(SERVED, b_used=b"-Infinity"),
+    _raw(SERVED, a_used=b"0"),
+    _raw(SERVED, c_used=b"1"),
+    _raw(SERVED, parameter_set_id=b"0"),
+    _raw(SERVED, parameter_set_id=b"9223372036854775808"),
+    _raw(SERVED, parameter_set_id=b'"5"'),
+    _raw(SERVED, schema_version=b"1"),  # version 1 has no lineage fields
+    _raw(SERVED, schema_version=b"3"),
+    _raw(SERVED_COLD, parameter_set_id=b"7"),
+    _raw(SERVED_V1, schema_version=b"2"),  # version 2 needs them
+    serialize_event(SERVED_V1)[:-1] + b',"parameter_set_id":null}',
+    serialize_event(SERVED).replace(b',"parameter_set_id":5', b""),
     serialize_event(ANSWER) + b" ",
     b" " + serialize_event(ANSWER),
     serialize_event(ANSWER) + b"{}",

@@ -14,6 +14,7 @@ from ingestion.events import (
     InvalidEvent,
     QuestionMarked,
     QuestionServed,
+    QuestionServedV1,
     QuizFinished,
     QuizStarted,
     parse_event,
@@ -41,6 +42,10 @@ SAMPLES = [
         position=1,
         topic_id=3,
         is_pretest=False,
+        parameter_set_id=5,
+        a_used=1.3,
+        b_used=-0.4,
+        c_used=0.2,
     ),
     AnswerSubmitted(
         **ENVELOPE,
@@ -55,6 +60,28 @@ SAMPLES = [
     ),
     QuestionMarked(**ENVELOPE, question_id=7, position=1, marked=True),
     QuizFinished(**ENVELOPE, score=31, num_scored=36, theta=0.42, se=0.31, scaled_score=542),
+    QuestionServed(  # cold start: no set, the defaults
+        **ENVELOPE,
+        question_id=8,
+        question_version_id=13,
+        version=1,
+        position=2,
+        topic_id=3,
+        is_pretest=True,
+        parameter_set_id=None,
+        a_used=1.0,
+        b_used=0.0,
+        c_used=0.25,
+    ),
+    QuestionServedV1(  # written before lineage: still accepted
+        **ENVELOPE,
+        question_id=7,
+        question_version_id=12,
+        version=2,
+        position=1,
+        topic_id=3,
+        is_pretest=False,
+    ),
 ]
 
 

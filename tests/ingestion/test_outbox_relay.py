@@ -74,6 +74,10 @@ def quiz_events(tenant: uuid.UUID, user: uuid.UUID, quiz: uuid.UUID, n_items: in
                 position=pos,
                 topic_id=1,
                 is_pretest=False,
+                parameter_set_id=None,
+                a_used=1.0,
+                b_used=0.0,
+                c_used=0.25,
             )  # fmt: skip
         )
         events.append(

@@ -114,8 +114,15 @@ def test_workflow_publish_upsert_and_new_version(client, world, engine):
         ).scalar()
     assert n == 2
 
-    # Editing a published question makes version 2 as a draft; version 1 stays live.
+    # Editing a published question makes version 2 as a draft; version 1 stays live. The edit
+    # must say its kind once the question has been published.
     r = client.put(f"/v1/questions/{qid}", json=content(topic, stem="Revised stem"), headers=author)
+    assert r.status_code == 422 and "edit_kind is required" in r.json()["detail"]
+    r = client.put(
+        f"/v1/questions/{qid}",
+        json=content(topic, stem="Revised stem") | {"edit_kind": "minor"},
+        headers=author,
+    )
     assert r.status_code == 200
     states = {v["version"]: v["state"] for v in r.json()["versions"]}
     assert states == {1: "published", 2: "draft"} and r.json()["live"] == {"WF-EXAM": 1, "WF-2": 1}

@@ -125,7 +125,7 @@ def test_answer_graded_against_the_served_version(client, world, engine):
     edit = {
         k: v1[k] for k in ("topic_id", "stem_md", "lead_in", "rationale_md", "difficulty_label")
     }
-    edit |= {"options": v1["options"], "correct_label": "D"}
+    edit |= {"options": v1["options"], "correct_label": "D", "edit_kind": "substantive"}
     assert (
         client.put(f"/v1/questions/{qids[0]}", json=edit, headers=a.author.headers).status_code
         == 200

@@ -1,7 +1,9 @@
 {#-
     One row per answered quiz item: the last answer (highest revision) with the quiz's context
     (tenant, student and cohort, exam code, mode, adaptive) and the served item's context
-    (exact version, topic, position, pretest flag).
+    (exact version, topic, position, pretest flag) and its lineage: the parameter set and the
+    a, b, c that chose and scored it (null for events from before lineage, schema_version 1; a
+    null set with a, b, c: the cold-start defaults).
 
     Incremental: a run recomputes every quiz that has a new answer_submitted, question_served or
     quiz_started event since the last run (`_watermark`, the highest staging load_id the fact has
@@ -10,12 +12,14 @@
     (quiz_id, position) / quiz_id indexes of the staging tables, so the cost of a refresh follows
     the number of new events, not the size of the history.
 -#}
+{#- on_schema_change: new columns (lineage) are added to a built table; rows built before keep
+    null in them until a --full-refresh recomputes them from staging. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['quiz_id', 'position'],
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['quiz_id', 'position'], 'unique': True},
             {'columns': ['_watermark']},
@@ -116,6 +120,10 @@ final as (
         a.revision,
         a.selected_label,
         a.event_id as answer_event_id,
+        v.parameter_set_id,
+        v.a_used,
+        v.b_used,
+        v.c_used,
         {{ high_watermark }}::bigint as _watermark
 
     from last_answer as a

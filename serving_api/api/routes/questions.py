@@ -20,6 +20,7 @@ from serving_api.schemas.questions import (
     PublishIn,
     QuestionContent,
     QuestionCreate,
+    QuestionEdit,
     QuestionOut,
     QuestionSummary,
     ReturnIn,
@@ -188,13 +189,15 @@ async def get_question(
 @router.put("/{question_id}", response_model=QuestionOut)
 async def edit_question(
     question_id: int,
-    body: QuestionContent,
+    body: QuestionEdit,
     principal: Principal = Depends(AUTHOR),
     session: AsyncSession = Depends(get_session),
 ) -> QuestionOut:
     """Edit: the draft changes in place; a published question gets a new draft version while
-    the live version keeps being served."""
-    await authoring.edit_question(session, principal, question_id, body)
+    the live version keeps being served. Once the question has been published the edit says its
+    `edit_kind`: `minor` keeps the calibrated parameters (carried over when the new version is
+    published), `substantive` makes a new uncalibrated item that goes back to pretest."""
+    await authoring.edit_question(session, principal, question_id, body, body.edit_kind)
     await session.commit()
     return await _out(session, principal, question_id)
 
