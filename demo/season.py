@@ -44,6 +44,8 @@ from demo import season_report as report
 from demo.run import wait_for_api, wait_outbox_drained
 from demo.setup import create_students
 from demo.simulator import QuizOutcome, Student, _call, take_quiz
+from orchestration.prepare import install_dagster_home
+from orchestration.project import prepare_dbt_project
 from qbank.db import make_engine
 from qbank.settings import PROJECT_ROOT, get_settings
 
@@ -63,7 +65,8 @@ class Plan:
     linear: int
     linear_length: int
     day1_adaptive: int
-    adaptive: int
+    adaptive: int  # per exam code on days 2 .. compromise_day - 1
+    late_adaptive: int  # from the compromise day on: the leak must weigh in the history
     adaptive_length: int
     topic_share: float  # adaptive quizzes restricted to one organ system
     concurrency: int
@@ -72,19 +75,20 @@ class Plan:
 FULL = Plan(
     days=6,
     exams=2,
-    items=200,
+    items=150,
     new_per_day=20,
     minor_edits=3,
     substantive_edits=2,
     retire_per_day=2,
     compromised=10,
     compromise_day=4,
-    day1_linear=800,
-    linear=150,
-    linear_length=60,
-    day1_adaptive=150,
-    adaptive=300,
-    adaptive_length=30,
+    day1_linear=500,
+    linear=120,
+    linear_length=50,
+    day1_adaptive=100,
+    adaptive=250,
+    late_adaptive=400,
+    adaptive_length=20,
     topic_share=0.05,
     concurrency=48,
 )
@@ -105,6 +109,7 @@ SMALL = Plan(
     linear_length=24,
     day1_adaptive=0,
     adaptive=30,
+    late_adaptive=30,
     adaptive_length=8,
     topic_share=0.0,
     concurrency=32,
@@ -168,7 +173,11 @@ def day_jobs(engine, plan: Plan, exams: list[bank.ExamCode], day: int, seed: int
     jobs = []
     mean, sd = cohort(day)
     n_lin = plan.day1_linear if day == 1 else plan.linear
-    n_ada = plan.day1_adaptive if day == 1 else plan.adaptive
+    n_ada = (
+        plan.day1_adaptive if day == 1
+        else plan.adaptive if day < plan.compromise_day
+        else plan.late_adaptive
+    )  # fmt: skip
     for e, exam in enumerate(exams):
         rng = np.random.default_rng([seed, e, day])
         emails = create_students(
@@ -262,6 +271,10 @@ def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> Sea
     engine = make_engine(settings)
     started = time.monotonic()
     wait_for_api(base)
+    # What `make materialize` prepares: the dbt manifest of the project as it is now (the nightly
+    # job's dbt assets are built from it) and DAGSTER_HOME with its dagster.yaml.
+    prepare_dbt_project(settings)
+    install_dagster_home(settings)
 
     run_no = next_run_number(engine)
     run = f"run-{run_no:03d}-seed{seed}"

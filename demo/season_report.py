@@ -366,7 +366,7 @@ COLUMNS = [
     ("day", 3), ("exam", 7), ("cohort", 11), ("set", 5), ("status", 9), ("A", 6), ("B", 6),
     ("latent", 11), ("anch", 4), ("dropped (comp.)", 15), ("prec", 5), ("recall", 6),
     ("n≥500", 5), ("b RMSE", 6), ("b ME", 6), ("b r", 5), ("exp max [95% CI]", 19),
-    ("mean", 5), ("pre ≥200/prom", 13), ("θ RMSE", 6), ("refused", 7),
+    ("mean", 5), ("pre ≥200/prom", 13), ("θ RMSE", 6), ("refused", 7), ("lineage", 7),
 ]  # fmt: skip
 
 
@@ -393,6 +393,7 @@ def row_cells(r: Row) -> list[str]:
         _f(r.recall, 2), str(r.items_scale), _f(r.b_rmse), _f(r.b_mean_error), _f(r.b_corr),
         ci, _f(r.exposure_mean), f"{r.pretest_due - len(r.pretest_missed)}/{r.pretest_due} "
         f"+{r.pretest_promoted}", _f(r.theta_rmse), str(r.refused),
+        f"{r.lineage_rows / r.lineage_total:.0%}" if r.lineage_total else "–",
     ]  # fmt: skip
 
 
@@ -462,16 +463,24 @@ class Judgment:
 def judge(season: Season, exams: list[ExamCode]) -> list[Judgment]:
     out = []
     rows = season.rows
+    # A block before the leak, or after it without a single compromised item among the
+    # anchors the night flagged, has nothing but the cohort's shift to blame.
     blocked = [r for r in rows if r.status == "blocked"]
-    out.append(
-        Judgment(
-            "no exam code blocked by an ability shift",
-            not blocked,
-            "every night's set published for every exam code"
-            if not blocked
-            else "; ".join(f"day {r.day} {r.exam}: {r.blocked_because}" for r in blocked),
+    by_shift = [
+        r for r in blocked
+        if r.day < season.compromise_day or not any(d["compromised"] for d in r.dropped or [])
+    ]  # fmt: skip
+    by_leak = [r for r in blocked if r not in by_shift]
+    detail = (
+        "every night's set published for every exam code"
+        if not blocked
+        else "; ".join(
+            f"day {r.day} {r.exam} blocked{' with leaked anchors flagged' if r in by_leak else ''}"
+            f": {r.blocked_because}"
+            for r in blocked
         )
     )
+    out.append(Judgment("no exam code blocked by an ability shift alone", not by_shift, detail))
     for exam in exams:
         n = len(exam.compromised)
         if not n:
