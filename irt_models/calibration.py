@@ -7,8 +7,10 @@ The EM map is accelerated by SQUAREM (Varadhan & Roland 2008), which leaves its 
 posterior mode — unchanged; iteration stops when no parameter moves by ``tol`` in one EM step.
 
 Anchors (items with known a, b, c) are held fixed; the latent N(μ, σ²) of this sample is then
-estimated, so free items land on the anchors' scale (fixed-parameter calibration, Kim 2006).
-Without anchors the latent distribution is N(0, 1), which sets the scale.
+estimated relative to them (also when every item is an anchor), so free items land on the
+anchors' scale and a cohort of other ability shows as μ, σ rather than as shifted items
+(fixed-parameter calibration, Kim 2006). Without anchors the latent distribution is N(0, 1),
+which sets the scale.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def calibrate_3pl(
     b[free] = np.clip(-1.18 * np.log(p_star[free] / (1 - p_star[free])), -4, 4)
 
     fit = _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter,
-                  estimate_latent=bool(fixed.any()) and bool(free.any()))  # fmt: skip
+                  estimate_latent=bool(fixed.any()))  # fmt: skip
     a, b, c, mu, sd = fit["a"], fit["b"], fit["c"], fit["mu"], fit["sd"]
     theta = mu + sd * quad.z
     post, counts, loglik = em.e_step(s, st, em.log_table(theta, a, b, c), quad.log_w)
@@ -231,7 +233,7 @@ def _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter
     """EM iterations on the free items (and μ, log σ with anchors), SQUAREM-accelerated."""
     n_free = int(free.sum())
     k = 3 if use_c else 2
-    if n_free == 0:
+    if n_free == 0 and not estimate_latent:
         return dict(a=a, b=b, c=c, mu=0.0, sd=1.0, converged=True, iterations=0,
                     max_change=0.0, history=[])  # fmt: skip
     r_slice = slice(0, n_free * k)
@@ -255,8 +257,10 @@ def _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter
         n_act = aa.size
         obj = loglik + (em.log_prior(aa[free], cc[free], use_c) if priors else 0.0)
         x = vec[r_slice].reshape(n_free, k)
-        x_new = em.m_step(x, theta, counts[:n_act][free], counts[n_act:][free],
-                          use_c=use_c, priors=priors)  # fmt: skip
+        x_new = x
+        if n_free:
+            x_new = em.m_step(x, theta, counts[:n_act][free], counts[n_act:][free],
+                              use_c=use_c, priors=priors)  # fmt: skip
         out = [x_new.ravel()]
         if estimate_latent:
             m, sdv = em.latent_moments(post.sum(axis=0), theta)

@@ -97,14 +97,23 @@ def simulate_cat(
     rng: np.random.Generator | None = None,
     seed: int | None = None,
     grid_points: int = 121,
+    lengths=None,
 ) -> SimulationReport:
     """Run ``policy`` for simulees of true abilities ``thetas`` over ``bank``; report recovery
     and exposure. θ̂ is the EAP (trapezoid rule on ``grid_points`` over prior_mean ± 6·prior_sd,
-    exact to ~1e-9 for posterior SDs above 0.1); responses are drawn from the 3PL (D = 1)."""
+    exact to ~1e-9 for posterior SDs above 0.1); responses are drawn from the 3PL (D = 1).
+    ``lengths``: optional per-simulee maximum length (each ≤ ``policy.max_length``), for
+    traffic whose quizzes differ in length; quotas then count against each simulee's own."""
     rng = np.random.default_rng(seed) if rng is None else rng
     thetas = np.asarray(thetas, dtype=float).ravel()
     m, n = thetas.size, bank.n_items
     L = policy.max_length
+    if lengths is None:
+        own_length = np.full(m, L, dtype=np.int64)
+    else:
+        own_length = np.asarray(lengths, dtype=np.int64).reshape(-1)
+        if own_length.size != m or (own_length < 1).any() or (own_length > L).any():
+            raise ValueError(f"lengths must be {m} values in [1, max_length={L}]")
     grid = np.linspace(policy.prior_mean - 6 * policy.prior_sd,
                        policy.prior_mean + 6 * policy.prior_sd, grid_points)  # fmt: skip
     log_post = np.tile(-0.5 * ((grid - policy.prior_mean) / policy.prior_sd) ** 2, (m, 1))
@@ -133,7 +142,7 @@ def simulate_cat(
             theta_hat[rows],
             served=served[rows],
             quota_remaining=None if quota is None else quota[rows],
-            positions_remaining=np.full(rows.size, L - t),
+            positions_remaining=own_length[rows] - t,
             rejected=rejected[rows] if policy.sympson_hetter else None,
             rng=rng,
             randomesque_k=policy.randomesque_k,
@@ -171,7 +180,7 @@ def simulate_cat(
         else:
             tinfo = (info_3pl(theta_hat[rows], bank.a, bank.b, bank.c) * served[rows]).sum(1)
             se[rows] = 1.0 / np.sqrt(np.maximum(tinfo, 1e-300))
-        stop = lengths[rows] >= L
+        stop = lengths[rows] >= own_length[rows]
         if policy.se_stop is not None:
             stop |= (lengths[rows] >= policy.min_length) & (se[rows] <= policy.se_stop)
         active[rows[stop]] = False

@@ -1,9 +1,14 @@
 """Item calibration per (tenant, exam code): responses from the marts, anchors from the live set.
 
 Scale continuity (SPEC §6): the live items that are well measured — n ≥ 500 respondents and
-SE(b) ≤ 0.15 in the active parameter set — are the anchors. They are held fixed, so the new and
-re-estimated items land on the live scale. Drift is measured on a *free* re-estimation (nothing
-fixed, N(0, 1) latent): the mean |b_free − b_live| over the anchors; above 0.3 it blocks publishing.
+SE(b) ≤ 0.15 in the active parameter set — are the candidate anchors. Drift is judged per anchor
+after linking (`fit_pair`): a free re-estimation (nothing fixed, N(0, 1) latent) is put on the
+live scale by Stocking-Lord through the anchors, robustly (`irt_models.linking.link_anchors`), and
+an anchor whose linked b (or a) moved beyond its standard errors is dropped from the anchor set
+and calibrated as a free item, with its reason. The remaining anchors are held fixed in the final
+calibration, which estimates the cohort's latent N(μ, σ²) on the live scale: a cohort of other
+ability moves μ, σ (and the linking constants), not the anchors. Publishing is blocked only when
+the link itself is unsafe (`LinkingReport.problems`).
 
 Persons are quizzes: local independence holds within a quiz, and a student's ability moves over
 months of preparation. Responses are the last answer per quiz item (`marts.fact_responses`).
@@ -12,17 +17,39 @@ months of preparation. Responses are the last answer per quiz item (`marts.fact_
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from irt_models.calibration import calibrate_3pl
+from irt_models.calibration import CalibrationResult, calibrate_3pl
+from irt_models.linking import AnchorLink, link_anchors
 
 ANCHOR_MIN_N = 500
 ANCHOR_MAX_SE_B = 0.15
-DRIFT_LIMIT = 0.3
+# Per-anchor drift: linked |Δb| beyond max(DRIFT_MIN_SHIFT, DRIFT_Z·SE of the difference), or a
+# changed by more than a factor DRIFT_A_RATIO (and beyond DRIFT_Z SEs). 0.3 logits is the smallest
+# shift that matters for scoring (a tenth of the usual b range of a bank); 3 SEs keep false flags
+# near 0.3% per anchor when the two estimates are independent, fewer when they share responses.
+DRIFT_MIN_SHIFT = 0.3
+DRIFT_Z = 3.0
+DRIFT_A_RATIO = 1.5
+# When is the link itself unsafe (publishing blocked)?
+# - fewer than MIN_ANCHORS anchors left, out of at least MIN_ANCHORS: a scale held by a handful
+#   of items moves with each one's error (a young bank with fewer candidates is not blocked:
+#   its few anchors are still better than an unlinked N(0, 1) scale);
+# - more than MAX_DRIFT_SHARE of the judged anchors drifted: the purification assumes the stable
+#   anchors are a clear majority. When a third or more move, the subset that looks stable may be
+#   the one that moved (with half the anchors shifted by +1 the link settles on either half,
+#   tests/irt_models/test_linking.py); a third leaves room below one half for misses and
+#   noise. Realistic leaks touch a few percent of a bank; a third signals a broken scale or bad
+#   data upstream, for a person to look at;
+# - A outside A_PLAUSIBLE: the ratio of the cohort's ability SD to the live scale's; halving or
+#   doubling overnight is a failed link, not a cohort.
+MIN_ANCHORS = 5
+MAX_DRIFT_SHARE = 1 / 3
+A_PLAUSIBLE = (0.5, 2.0)
 
 # Plausible ranges for a freshly estimated item (logistic metric, D = 1). The EM keeps estimates
 # finite inside wider boxes (a ≤ 8, |b| ≤ 8, c ≤ 0.6); an item estimated out here (too few
@@ -55,8 +82,9 @@ class PairCalibration:
     tenant_id: uuid.UUID
     exam_code: str
     # One row per live item version: question_version_id, question_id, version, a, b, c,
-    # se_a, se_b, se_c, n, calibrated, is_anchor, screened_out, reason, rmsd, infit, outfit,
-    # p_value. `calibrated`: published with this set (anchors included, screened-out excluded).
+    # se_a, se_b, se_c, n, calibrated, is_anchor, anchor_dropped, screened_out, reason, rmsd,
+    # infit, outfit, p_value. `calibrated`: published with this set (anchors included,
+    # screened-out excluded); `anchor_dropped`: a candidate anchor that drifted, re-estimated.
     items: pd.DataFrame
     converged: bool
     iterations: int
@@ -65,9 +93,9 @@ class PairCalibration:
     latent_mean: float
     latent_sd: float
     previous_set_id: int | None
+    # Anchors held fixed in the final calibration (candidates minus the dropped ones).
     n_anchors: int
-    # Free re-estimation of the anchors: question_version_id, b_live, b_free (empty: no anchors).
-    drift_items: pd.DataFrame = field(default_factory=pd.DataFrame)
+    linking: LinkingReport | None = None
     free_converged: bool | None = None
 
     @property
@@ -76,16 +104,18 @@ class PairCalibration:
 
     @property
     def drift(self) -> float | None:
-        """Mean |Δb| of the anchors between the live set and a free re-estimation."""
-        if self.drift_items.empty:
+        """Mean linked |Δb| of the anchors kept (None without a link)."""
+        if self.linking is None or self.linking.link is None:
             return None
-        return float((self.drift_items["b_free"] - self.drift_items["b_live"]).abs().mean())
+        kept = self.linking.items[~self.linking.items["flagged"] & self.linking.items["judged"]]
+        return float(kept["delta_b"].abs().mean()) if len(kept) else None
 
     @property
     def calibrated(self) -> pd.DataFrame:
         return self.items[self.items["calibrated"]]
 
     def metrics(self) -> dict:
+        link = self.linking.link if self.linking is not None else None
         return {
             "converged": self.converged,
             "iterations": self.iterations,
@@ -97,9 +127,139 @@ class PairCalibration:
             "n_screened_out": int(self.items.get("screened_out", pd.Series(dtype=bool)).sum()),
             "latent_mean": self.latent_mean,
             "latent_sd": self.latent_sd,
+            "linking_method": link.method if link else None,
+            "linking_A": link.A if link else None,
+            "linking_B": link.B if link else None,
+            "linking_safe": self.linking.safe if self.linking is not None else None,
+            "n_anchor_candidates": self.linking.n_candidates if self.linking is not None else 0,
+            "n_anchors_dropped": self.linking.n_flagged if self.linking is not None else 0,
+            "anchors_dropped": self.linking.dropped() if self.linking is not None else [],
             "drift_mean_abs_delta_b": self.drift,
             "previous_set_id": self.previous_set_id,
         }
+
+
+@dataclass
+class LinkingReport:
+    """The link of a free re-estimation onto the live scale, and the verdict on each anchor."""
+
+    anchor_link: AnchorLink
+    problems: list[str]
+
+    @property
+    def link(self):
+        return self.anchor_link.link
+
+    @property
+    def items(self) -> pd.DataFrame:
+        """Per anchor (question_version_id): live and linked a, b, Δa, Δb, z, flagged, reason."""
+        return self.anchor_link.items.rename(columns={"item": "question_version_id"})
+
+    @property
+    def safe(self) -> bool:
+        return not self.problems
+
+    @property
+    def n_candidates(self) -> int:
+        return len(self.anchor_link.items)
+
+    @property
+    def n_flagged(self) -> int:
+        return int(self.anchor_link.items["flagged"].sum())
+
+    def dropped_ids(self) -> list[int]:
+        return self.anchor_link.flagged["item"].astype(int).tolist()
+
+    def dropped(self) -> list[dict]:
+        """The dropped anchors with their linked Δb, Δa, z and reason (for the set's metrics)."""
+        return [
+            {"question_version_id": int(r.item), "delta_b": round(float(r.delta_b), 4),
+             "delta_a": round(float(r.delta_a), 4), "z": round(float(r.z), 2),
+             "reason": r.reason}
+            for r in self.anchor_link.flagged.itertuples()
+        ]  # fmt: skip
+
+    def summary(self) -> dict:
+        link = self.link
+        return {
+            "method": link.method if link else None,
+            "A": link.A if link else None,
+            "B": link.B if link else None,
+            "rounds": self.anchor_link.rounds,
+            "candidates": self.n_candidates,
+            "judged": int(self.anchor_link.items["judged"].sum()),
+            "dropped": self.n_flagged,
+            "safe": self.safe,
+            "problems": self.problems,
+        }
+
+
+def linking_problems(anchor_link: AnchorLink) -> list[str]:
+    """Why the link cannot be trusted for this calibration (empty: it can). See MIN_ANCHORS,
+    MAX_DRIFT_SHARE, A_PLAUSIBLE for the rules and their reasons."""
+    items = anchor_link.items
+    n_cand = len(items)
+    judged = int(items["judged"].sum())
+    flagged = int(items["flagged"].sum())
+    kept = n_cand - flagged
+    problems = []
+    if n_cand >= MIN_ANCHORS and kept < MIN_ANCHORS:
+        problems.append(f"only {kept} anchors left of {n_cand} (at least {MIN_ANCHORS} needed)")
+    if judged and flagged / judged > MAX_DRIFT_SHARE:
+        problems.append(
+            f"{flagged} of {judged} anchors drifted ({flagged / judged:.0%} > "
+            f"{MAX_DRIFT_SHARE:.0%}): too many to tell drift from a broken scale"
+        )
+    if anchor_link.exhausted:
+        problems.append("anchors still drifting after the purification gave up")
+    link = anchor_link.link
+    if link is not None and not A_PLAUSIBLE[0] <= link.A <= A_PLAUSIBLE[1]:
+        problems.append(
+            f"linking slope A = {link.A:.2f} outside {A_PLAUSIBLE} ({link.method}): the "
+            "cohort's ability SD cannot have changed that much; the link failed"
+        )
+    return problems
+
+
+@dataclass
+class PairFit:
+    """`fit_pair`'s outcome: the final calibration and the link that chose its anchors."""
+
+    result: CalibrationResult
+    linking: LinkingReport | None
+    free_converged: bool | None
+    anchors: pd.DataFrame
+
+
+def fit_pair(
+    responses: pd.DataFrame, anchors: pd.DataFrame, *, min_respondents: int = 200
+) -> PairFit:
+    """Drift after linking, then the final calibration (one exam code; no I/O).
+
+    ``responses``: person, item, correct. ``anchors``: candidate anchors (item, a, b, c, se_a,
+    se_b, se_c) from the live set. With candidates, a free calibration (N(0, 1) latent, standard
+    errors on) is linked onto the live scale by `link_anchors`; the flagged anchors are dropped
+    and the rest held fixed in the final calibration (which estimates the latent N(μ, σ²)).
+    """
+    linking = None
+    free_converged = None
+    kept = anchors
+    if len(anchors):
+        free = calibrate_3pl(responses, anchors=None, min_respondents=min_respondents)
+        free_converged = bool(free.converged)
+        anchor_link = link_anchors(
+            free.items[free.items["calibrated"]],
+            anchors,
+            min_shift=DRIFT_MIN_SHIFT,
+            z_limit=DRIFT_Z,
+            a_ratio=DRIFT_A_RATIO,
+        )
+        linking = LinkingReport(anchor_link, linking_problems(anchor_link))
+        kept = anchors[~anchors["item"].isin(anchor_link.flagged["item"])]
+    result = calibrate_3pl(
+        responses, anchors=kept if len(kept) else None, min_respondents=min_respondents
+    )
+    return PairFit(result, linking, free_converged, kept.reset_index(drop=True))
 
 
 def exam_pairs(engine: Engine) -> list[tuple[uuid.UUID, str]]:
@@ -209,15 +369,15 @@ def calibrate_pair(
     *,
     min_respondents: int = 200,
 ) -> PairCalibration:
-    """Fit the 3PL for one exam code with the live anchors fixed, and measure anchor drift."""
+    """Fit the 3PL for one exam code: drift after linking, drifted anchors dropped, the rest
+    held fixed (`fit_pair`); items of the live versions with their new parameters."""
     responses = load_responses(engine, tenant_id, exam_code)
     live = load_live_items(engine, tenant_id, exam_code)
     previous_set_id, active = load_active_set(engine, tenant_id, exam_code)
     anchors = select_anchors(active, live)
 
-    result = calibrate_3pl(
-        responses, anchors=anchors if len(anchors) else None, min_respondents=min_respondents
-    )
+    fit = fit_pair(responses, anchors, min_respondents=min_respondents)
+    result = fit.result
     fitted = result.items.rename(columns={"item": "question_version_id", "anchor": "is_anchor"})
     items = live.merge(fitted, on="question_version_id", how="left")
     items["n"] = items["n"].fillna(0).astype(int)
@@ -225,6 +385,15 @@ def calibrate_pair(
     items["calibrated"] = items["calibrated"].eq(True)
     items["is_anchor"] = items["is_anchor"].eq(True)
     items["reason"] = items["reason"].fillna("no responses yet")
+    items["anchor_dropped"] = False
+    if fit.linking is not None and fit.linking.n_flagged:
+        why = fit.linking.items.set_index("question_version_id")["reason"]
+        dropped = items["question_version_id"].isin(fit.linking.dropped_ids()).to_numpy()
+        items.loc[dropped, "anchor_dropped"] = True
+        items.loc[dropped, "reason"] = [
+            f"anchor dropped ({why[v]}); re-estimated as a free item"
+            for v in items.loc[dropped, "question_version_id"]
+        ]
     # Screening: an implausible estimate is not published; the item stays uncalibrated.
     estimated = (items["calibrated"] & ~items["is_anchor"]).to_numpy()
     screened = estimated & ~plausible(items)
@@ -238,22 +407,6 @@ def calibrate_pair(
         ]
         items.loc[screened, "calibrated"] = False
 
-    drift_items = pd.DataFrame()
-    free_converged = None
-    if len(anchors):
-        free = calibrate_3pl(
-            responses, anchors=None, min_respondents=min_respondents, compute_se=False
-        )
-        free_b = free.items.set_index("item")["b"]
-        drift_items = pd.DataFrame(
-            {
-                "question_version_id": anchors["item"],
-                "b_live": anchors["b"].to_numpy(),
-                "b_free": free_b.reindex(anchors["item"]).to_numpy(),
-            }
-        ).dropna()
-        free_converged = bool(free.converged)
-
     return PairCalibration(
         tenant_id=tenant_id,
         exam_code=exam_code,
@@ -265,9 +418,9 @@ def calibrate_pair(
         latent_mean=float(result.latent_mean),
         latent_sd=float(result.latent_sd),
         previous_set_id=previous_set_id,
-        n_anchors=len(anchors),
-        drift_items=drift_items,
-        free_converged=free_converged,
+        n_anchors=len(fit.anchors),
+        linking=fit.linking,
+        free_converged=fit.free_converged,
     )
 
 

@@ -1,9 +1,11 @@
 """The checks that guard a calibration before its parameters may go live.
 
 Pure functions over a `PairCalibration`; the `item_calibration` asset reports them as asset
-checks (ERROR severity, one result over every exam code), and `published_item_parameters`
-evaluates them again itself for each exam code, so a set that failed is never activated, whatever
-ran before, while the other exam codes' sets still go live.
+checks (one result over every exam code: ERROR for the blocking ones, WARN for `anchor_drift`),
+and `published_item_parameters` evaluates them again itself for each exam code, so a set that
+failed a blocking check is never activated, whatever ran before, while the other exam codes'
+sets still go live. Drifted anchors alone never block: they were dropped from the anchor set and
+re-estimated; only an unsafe link does (`linking`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from orchestration.calibration import (
     A_RANGE,
     B_RANGE,
     C_RANGE,
-    DRIFT_LIMIT,
     MAX_SE_B,
     PairCalibration,
     plausible,
@@ -33,6 +34,8 @@ class CheckOutcome:
     passed: bool
     description: str
     details: dict = field(default_factory=dict)
+    # A failed blocking check keeps the set from going live; a failed warning is reported only.
+    blocking: bool = True
 
 
 def parameter_bounds(pair: PairCalibration) -> CheckOutcome:
@@ -78,24 +81,72 @@ def convergence(pair: PairCalibration) -> CheckOutcome:
     )
 
 
-def drift(pair: PairCalibration, limit: float = DRIFT_LIMIT) -> CheckOutcome:
-    """Mean |Δb| of the anchors under a free re-estimation is at most `limit`."""
-    value = pair.drift
-    if value is None:
+def linking(pair: PairCalibration) -> CheckOutcome:
+    """The free re-estimation could be linked onto the live scale safely (enough anchors left,
+    not too many drifting, a plausible slope); see `orchestration.calibration.linking_problems`."""
+    report = pair.linking
+    if report is None:
         return CheckOutcome(
-            "drift", True, "no anchors yet (first calibration of this exam code)", {}
+            "linking", True, "no anchors yet (first calibration of this exam code)", {}
         )
+    summary = report.summary()
+    link = report.link
+    head = (
+        f"{link.method}: A = {link.A:.3f}, B = {link.B:+.3f}; "
+        if link
+        else "no link (< 2 anchors re-estimated); "
+    )
+    text_ = (
+        f"{head}{report.n_candidates - report.n_flagged} of {report.n_candidates} anchors kept"
+        + (f"; UNSAFE: {'; '.join(report.problems)}" if report.problems else "")
+    )
+    return CheckOutcome("linking", report.safe, text_, summary)
+
+
+def anchor_drift(pair: PairCalibration, limit: int = 20) -> CheckOutcome:
+    """No anchor drifted after linking (a warning: drifted anchors were dropped from the anchor
+    set and re-estimated as free items; `linking` decides whether that leaves a safe link)."""
+    report = pair.linking
+    if report is None or report.n_flagged == 0:
+        n = 0 if report is None else report.n_candidates
+        return CheckOutcome(
+            "anchor_drift", True, f"no anchor drifted ({n} judged)", {}, blocking=False
+        )
+    flagged = report.items[report.items["flagged"]].sort_values("z", key=abs, ascending=False)
+    rows = [
+        {
+            "question_version_id": int(r.question_version_id),
+            "b_live": round(float(r.b_ref), 3),
+            "b_linked": round(float(r.b_linked), 3),
+            "delta_b": round(float(r.delta_b), 3),
+            "delta_a": round(float(r.delta_a), 3),
+            "z": round(float(r.z), 2),
+            "reason": r.reason,
+        }
+        for r in flagged.head(limit).itertuples()
+    ]
     return CheckOutcome(
-        "drift",
-        value <= limit,
-        f"mean |Δb| of {len(pair.drift_items)} anchors = {value:.3f} (limit {limit})",
-        {"mean_abs_delta_b": value, "n_anchors": len(pair.drift_items)},
+        "anchor_drift",
+        False,
+        f"{report.n_flagged} of {report.n_candidates} anchors drifted after linking and were "
+        f"dropped from the anchor set: {[r['question_version_id'] for r in rows]}",
+        {"n_dropped": report.n_flagged, "n_candidates": report.n_candidates, "dropped": rows},
+        blocking=False,
     )
 
 
-CHECKS = (parameter_bounds, convergence, drift)
+CHECKS = (parameter_bounds, convergence, linking, anchor_drift)
 CHECK_NAMES = tuple(f.__name__ for f in CHECKS)
+
+
+# Severity of each check's asset check result (the outcome's own `blocking` says the same).
+BLOCKING = {"parameter_bounds": True, "convergence": True, "linking": True, "anchor_drift": False}
 
 
 def evaluate(pair: PairCalibration) -> list[CheckOutcome]:
     return [check(pair) for check in CHECKS]
+
+
+def failed_blocking(checks: list[CheckOutcome]) -> tuple[str, ...]:
+    """Names of the failed checks that keep a set from going live."""
+    return tuple(c.name for c in checks if c.blocking and not c.passed)

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, text
 
 from irt_models.model import METRIC
 from orchestration.calibration import PairCalibration
-from orchestration.checks import CheckOutcome
+from orchestration.checks import CheckOutcome, failed_blocking
 from qbank.parameter_sets import SwitchRefused, lock_pair, switch_active_set
 
 
@@ -59,13 +59,16 @@ def publish_calibration(
     extra_metrics: dict | None = None,
 ) -> PublishOutcome:
     """Write the set of `pair` (K per question_version_id from `k`) and activate it if every
-    check passed; otherwise store it as `rejected`. One transaction either way."""
-    failed = tuple(c.name for c in checks if not c.passed)
+    blocking check passed; otherwise store it as `rejected`. One transaction either way."""
+    failed = failed_blocking(checks)
     items = pair.calibrated
     metrics = {
         **pair.metrics(),
         **(extra_metrics or {}),
-        "checks": {c.name: {"passed": c.passed, "description": c.description} for c in checks},
+        "checks": {
+            c.name: {"passed": c.passed, "blocking": c.blocking, "description": c.description}
+            for c in checks
+        },
     }
     with engine.begin() as conn:
         lock_pair(conn, pair.tenant_id, pair.exam_code)

@@ -2,7 +2,8 @@
 # and item version; orchestration/publishing.py). The dbt project has no mart over them yet, so
 # this view reads the two tables directly; when a `marts.item_calibrations` mart exists, point
 # sql_table_name at it. Set-level fields come from the set's `metrics` (the pipeline's own
-# numbers: anchor drift from the free re-estimation, convergence, persons, exposure target).
+# numbers: anchor drift after linking, whether the link was safe, convergence, persons, exposure
+# target).
 view: item_calibrations {
   description: "3PL parameters (a, b, c, SEs), the Sympson-Hetter K, respondents and anchor flag per calibration set and item version, with the change of b against the previous live set."
 
@@ -20,6 +21,7 @@ view: item_calibrations {
         s.created_at AS calibrated_at,
         s.activated_at,
         (s.metrics ->> 'drift_mean_abs_delta_b')::double precision AS set_anchor_drift,
+        (s.metrics ->> 'linking_safe')::boolean AS set_linking_safe,
         (s.metrics ->> 'converged')::boolean AS set_converged,
         (s.metrics ->> 'n_persons')::integer AS set_n_persons,
         (s.metrics ->> 'n_anchors')::integer AS set_n_anchors,
@@ -114,15 +116,16 @@ view: item_calibrations {
   }
 
   dimension: set_anchor_drift {
-    description: "The pipeline's drift: mean |change of b| of the anchors between the live set and a free re-estimation (null without anchors). Over 0.3 blocks publishing."
+    description: "The pipeline's drift: mean |change of b| of the anchors kept, between the live set and a free re-estimation linked onto the live scale (Stocking-Lord; null without anchors). Anchors that drifted are dropped and re-estimated; only an unsafe link blocks publishing."
     type: number
     value_format_name: decimal_3
     sql: ${TABLE}.set_anchor_drift ;;
   }
 
   dimension: set_drift_blocks_publishing {
+    description: "The link onto the live scale was unsafe (too few anchors left, too many drifting, or an implausible slope), which blocks publishing."
     type: yesno
-    sql: ${TABLE}.set_anchor_drift > 0.3 ;;
+    sql: ${TABLE}.set_linking_safe = false ;;
   }
 
   dimension: set_converged {

@@ -1,5 +1,6 @@
--- Drift per calibration set: the pipeline's anchor drift (free re-estimation of the anchors
--- against the live set; over 0.3 blocks publishing) and, beside it, the mean |change of b| of
+-- Drift per calibration set: the pipeline's anchor drift (mean |Δb| of the anchors kept, after
+-- linking a free re-estimation onto the live scale; drifted anchors are dropped, only an unsafe
+-- link blocks publishing) and, beside it, the mean |change of b| of
 -- every item against the previous set that went live. Reads the calibration tables the
 -- pipeline writes (there is no mart over them yet).
 WITH sets AS (

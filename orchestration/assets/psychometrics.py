@@ -12,10 +12,11 @@ from pydantic import Field
 
 from orchestration import plots
 from orchestration.calibration import PairCalibration, calibrate_pair, exam_pairs
-from orchestration.checks import CHECK_NAMES, evaluate
+from orchestration.checks import BLOCKING, CHECK_NAMES, evaluate
 from orchestration.publishing import active_pairs, live_bank, publish_calibration
 from orchestration.resources import QBankSettingsResource
 from orchestration.simulation import PairExposure, exposure_for_pair, simulate_live_bank
+from orchestration.traffic import api_randomesque_k, realised_exposure, traffic_profile
 
 GROUP = "psychometrics"
 
@@ -26,7 +27,20 @@ class CalibrationConfig(dg.Config):
 
 class ExposureConfig(dg.Config):
     r_max: float = Field(0.25, gt=0, le=1, description="Target maximum exposure rate.")
-    test_length: int = Field(20, ge=1, description="Items per simulated adaptive quiz.")
+    window_days: float = Field(
+        14.0,
+        gt=0,
+        description="Recent window of traffic the simulation follows and the check reads.",
+    )
+    randomesque_k: int | None = Field(
+        None,
+        ge=1,
+        le=20,
+        description="The API's randomesque k; unset: read QBANK_API_RANDOMESQUE_K as the API does.",
+    )
+    test_length: int = Field(
+        20, ge=1, description="Items per simulated quiz when no adaptive quiz was observed yet."
+    )
     n_simulees: int = Field(2000, ge=10)
     n_iter: int = Field(8, ge=1, description="Sympson-Hetter iterations.")
     seed: int = 2026
@@ -47,18 +61,28 @@ def _parameter_table(pair: PairCalibration, limit: int = 200) -> dg.MetadataValu
     return dg.MetadataValue.md(df.to_markdown(index=False))
 
 
+def _anchor_table(pair: PairCalibration, limit: int = 200) -> dg.MetadataValue:
+    cols = ["question_version_id", "b_ref", "b_linked", "delta_b", "z", "a_ref", "a_linked",
+            "delta_a", "flagged", "reason"]  # fmt: skip
+    df = pair.linking.items.sort_values("flagged", ascending=False)[cols].head(limit)
+    return dg.MetadataValue.md(df.round(3).to_markdown(index=False))
+
+
 @dg.asset(
     deps=[dg.AssetKey(["marts", "fact_responses"])],
     group_name=GROUP,
     kinds={"python", "postgres"},
     description=(
         "3PL parameters by EM (irt_models) per tenant and exam code from marts.fact_responses; "
-        "live items with n ≥ 500 and SE(b) ≤ 0.15 are anchors held fixed; drift = mean |Δb| of "
-        "the anchors in a free re-estimation."
+        "live items with n ≥ 500 and SE(b) ≤ 0.15 are candidate anchors; a free re-estimation is "
+        "linked onto the live scale (Stocking-Lord), anchors that drifted after linking are "
+        "dropped and re-estimated, the rest held fixed; the cohort's latent mean/SD is estimated."
     ),
     # Not blocking: one exam code's failure must not hold back every other tenant's set.
     # Publishing evaluates the same checks per exam code and refuses exactly the failing sets.
-    check_specs=[dg.AssetCheckSpec(name, asset="item_calibration") for name in CHECK_NAMES],
+    check_specs=[
+        dg.AssetCheckSpec(name, asset="item_calibration", blocking=False) for name in CHECK_NAMES
+    ],
 )
 def item_calibration(
     context: dg.AssetExecutionContext, config: CalibrationConfig, qbank: QBankSettingsResource
@@ -79,6 +103,15 @@ def item_calibration(
         if len(summary)
         else "no responses yet",
     }
+    links = [
+        {"exam": k, **{n: v for n, v in p.linking.summary().items() if n != "problems"}}
+        for k, p in pairs.items()
+        if p.linking is not None
+    ]
+    if links:
+        metadata["linking"] = dg.MetadataValue.md(
+            pd.DataFrame(links).round(4).to_markdown(index=False)
+        )
     curves = {}
     # Plots for the six largest calibrations: the metadata stays readable with many tenants.
     largest = sorted(pairs.items(), key=lambda kv: kv[1].n_responses, reverse=True)[:6]
@@ -87,6 +120,8 @@ def item_calibration(
         if cal.empty:
             continue
         metadata[f"parameters {key}"] = _parameter_table(pair)
+        if pair.linking is not None and pair.linking.n_candidates:
+            metadata[f"anchors {key}"] = _anchor_table(pair)
         metadata[f"ICC {key}"] = plots.as_markdown(
             plots.item_characteristic_curves(
                 cal["a"], cal["b"], cal["c"], cal["question_version_id"].tolist(), key
@@ -110,7 +145,7 @@ def item_calibration(
         yield dg.AssetCheckResult(
             check_name=name,
             passed=not failed,
-            severity=dg.AssetCheckSeverity.ERROR,
+            severity=dg.AssetCheckSeverity.ERROR if BLOCKING[name] else dg.AssetCheckSeverity.WARN,
             description=(
                 "; ".join(f"{k}: {d}" for k, d in failed.items())
                 if failed
@@ -127,48 +162,96 @@ def item_calibration(
         )
 
 
+# Realised exposure may exceed r_max by this much before the check warns: a few hundred adaptive
+# quizzes measure an exposure rate of 0.25 to about ±0.03 (binomial SE √(0.25·0.75/200) = 0.03).
+EXPOSURE_TOLERANCE = 0.03
+
+
 @dg.asset(
     group_name=GROUP,
-    kinds={"python"},
+    kinds={"python", "postgres"},
     description=(
         "Sympson-Hetter exposure parameters K_i by the iterative simulation procedure over each "
-        "calibrated bank, target maximum exposure r_max (default 0.25)."
+        "calibrated bank, target maximum exposure r_max (default 0.25), simulating the adaptive "
+        "traffic of the recent window (marts): observed quiz lengths, the API's randomesque k, "
+        "simulees from the calibration's latent N(μ, σ²). Checks the realised exposure."
     ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "realised_exposure",
+            asset="exposure_control",
+            description=(
+                "Each item's share of the window's adaptive quizzes that served it (marts) is at "
+                f"most r_max + {EXPOSURE_TOLERANCE} (WARN)."
+            ),
+        )
+    ],
 )
 def exposure_control(
     context: dg.AssetExecutionContext,
     config: ExposureConfig,
+    qbank: QBankSettingsResource,
     item_calibration: dict[str, PairCalibration],
-) -> dg.Output[dict[str, PairExposure]]:
+):
+    k_rand = config.randomesque_k or api_randomesque_k()
     result: dict[str, PairExposure] = {}
+    realised: dict[str, dict] = {}
     for key, pair in item_calibration.items():
+        profile = traffic_profile(
+            qbank.engine,
+            pair.tenant_id,
+            pair.exam_code,
+            window_days=config.window_days,
+            randomesque_k=k_rand,
+            latent_mean=pair.latent_mean,
+            latent_sd=pair.latent_sd,
+        )
         result[key] = exposure_for_pair(
             pair,
             r_max=config.r_max,
-            test_length=config.test_length,
             n_simulees=config.n_simulees,
             n_iter=config.n_iter,
             seed=config.seed,
+            profile=profile,
+            test_length=config.test_length,
+            randomesque_k=k_rand,
         )
         context.log.info(
-            f"{key}: max exposure by iteration {np.round(result[key].max_exposure_by_iteration, 3)}"
+            f"{key}: traffic {profile.summary()}; max exposure by iteration "
+            f"{np.round(result[key].max_exposure_by_iteration, 3)}, with the final K "
+            f"{result[key].final_max_exposure}"
         )
+        items, n_quizzes = realised_exposure(
+            qbank.engine, pair.tenant_id, pair.exam_code, profile.since, profile.until
+        )
+        realised[key] = _realised_summary(items, n_quizzes, config.r_max, profile.window)
     rows = [
         {
             "exam": key,
             "items": len(e.items),
-            "test_length": e.test_length,
+            "adaptive_quizzes": e.traffic.get("adaptive_quizzes"),
+            "scored_length_mean": e.traffic.get("scored_length_mean", e.traffic.get("scored_length")),
+            "pretest_share": e.traffic.get("pretest_share"),
+            "randomesque_k": e.traffic.get("randomesque_k"),
+            "latent_mean": e.traffic.get("latent_mean"),
+            "latent_sd": e.traffic.get("latent_sd"),
+            "iterations": e.iterations,
             "max_exposure_first": e.max_exposure_by_iteration[0] if e.max_exposure_by_iteration else None,
             "max_exposure_last": e.max_exposure_by_iteration[-1] if e.max_exposure_by_iteration else None,
+            "max_exposure_final_k": e.final_max_exposure,
             "items_with_k_below_1": int((e.items["k"] < 1).sum()) if len(e.items) else 0,
+            "realised_max": realised[key]["max_exposure"],
+            "realised_quizzes": realised[key]["adaptive_quizzes"],
         }
         for key, e in result.items()
     ]  # fmt: skip
     metadata: dict = {
         "r_max": config.r_max,
+        "randomesque_k": k_rand,
         "summary": dg.MetadataValue.md(pd.DataFrame(rows).round(4).to_markdown(index=False))
         if rows
         else "nothing calibrated",
+        "traffic": dg.MetadataValue.json({k: e.traffic for k, e in result.items()}),
     }
     exposures = {k[-24:]: e.items["exposure"].to_numpy() for k, e in result.items() if len(e.items)}
     if exposures:
@@ -176,7 +259,54 @@ def exposure_control(
             plots.exposure_histogram(exposures, config.r_max, "exposure with Sympson-Hetter K"),
             "exposure histogram",
         )
-    return dg.Output(result, metadata=metadata)
+    yield dg.Output(result, metadata=metadata)
+
+    over = {k: r for k, r in realised.items() if r["n_over"]}
+    yield dg.AssetCheckResult(
+        check_name="realised_exposure",
+        passed=not over,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "; ".join(
+                f"{k}: {r['n_over']} item(s) above {config.r_max + EXPOSURE_TOLERANCE:.2f}, "
+                f"max {r['max_exposure']:.3f} over {r['adaptive_quizzes']} adaptive quizzes"
+                for k, r in over.items()
+            )
+            if over
+            else f"every item at most r_max + {EXPOSURE_TOLERANCE} in {len(realised)} exam code(s)"
+        ),
+        metadata={"results": dg.MetadataValue.json(realised)},
+    )
+
+
+def _realised_summary(items: pd.DataFrame, n_quizzes: int, r_max: float, window: str) -> dict:
+    """Counts and the worst items (with a 95% Wilson interval) of the realised exposure."""
+    limit = r_max + EXPOSURE_TOLERANCE
+    worst = []
+    for r in items.head(10).itertuples():
+        lo, hi = _wilson(int(r.quizzes), n_quizzes)
+        worst.append({"question_version_id": int(r.question_version_id),
+                      "quizzes": int(r.quizzes), "exposure": round(float(r.exposure), 4),
+                      "ci95": [round(lo, 4), round(hi, 4)]})  # fmt: skip
+    return {
+        "window": window,
+        "adaptive_quizzes": n_quizzes,
+        "items_served": len(items),
+        "max_exposure": float(items["exposure"].max()) if len(items) else 0.0,
+        "mean_exposure": float(items["exposure"].mean()) if len(items) else 0.0,
+        "limit": limit,
+        "n_over": int((items["exposure"] > limit).sum()),
+        "worst": worst,
+    }
+
+
+def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
 
 
 @dg.asset(
@@ -221,6 +351,9 @@ def published_item_parameters(
                 "max_exposure": exposure.max_exposure_by_iteration[-1]
                 if exposure.max_exposure_by_iteration
                 else None,
+                "max_exposure_final_k": exposure.final_max_exposure,
+                "sympson_hetter_iterations": exposure.iterations,
+                "traffic": exposure.traffic,
             },
         )
         outcomes.append(outcome)

@@ -171,17 +171,14 @@ def test_2pl_agrees_with_girth():
     assert (ours["c"] == 0).all()
 
 
-def test_anchor_drift_after_linking():
-    from irt_models.linking import anchor_drift, mean_sigma
-
-    assert mean_sigma([0.0, 1.0, 2.0], [1.0, 3.0, 5.0]) == pytest.approx((2.0, 1.0))
+def test_latent_distribution_is_estimated_when_every_item_is_an_anchor():
+    """No free item left (every anchor kept): the cohort's N(μ, σ²) is still estimated."""
     frame, a, b, c = simulate(12, 3000, 20, theta_shift=0.5)
     anchors = pd.DataFrame({"item": np.arange(20), "a": a, "b": b, "c": c})
-    report = anchor_drift(calibrate_3pl(frame).items, anchors)
-    assert abs(report.intercept - 0.5) < 0.15  # the free scale sits 0.5 below
-    assert report.mean_abs_delta_b < 0.2
-    moved = anchors.assign(b=np.where(anchors["item"] < 10, anchors["b"] + 1.0, anchors["b"]))
-    assert anchor_drift(calibrate_3pl(frame).items, moved).mean_abs_delta_b > 0.3
+    res = calibrate_3pl(frame, anchors)
+    assert res.converged and res.items["anchor"].all()
+    assert res.latent_mean == pytest.approx(0.5, abs=0.08)
+    assert res.latent_sd == pytest.approx(1.0, abs=0.08)
 
 
 def test_empty_and_tiny_inputs_report_without_estimating():

@@ -89,3 +89,29 @@ def test_sympson_hetter_respects_quotas():
                                                        sympson_hetter=True), seed=12)  # fmt: skip
     counts = membership[rep.administered].sum(axis=1)
     assert (counts == [4, 3]).all()
+
+
+def test_each_simulee_stops_at_its_own_length():
+    pool = bank(60, seed=13)
+    lengths = np.array([3, 10, 25] * 50)
+    rep = simulate_cat(pool, np.zeros(150), CatPolicy(max_length=25), seed=14, lengths=lengths)
+    assert (rep.lengths == lengths).all()
+    assert ((rep.administered >= 0).sum(axis=1) == lengths).all()
+    with pytest.raises(ValueError, match="lengths must be"):
+        simulate_cat(pool, np.zeros(3), CatPolicy(max_length=5), lengths=[1, 2, 6])
+
+
+def test_sympson_hetter_over_observed_lengths_with_a_noise_margin():
+    """Lengths drawn from observed ones; aimed at r_max less the simulation's binomial SE, with
+    P(S) smoothed, the final K hold the exposure of fresh simulees near r_max."""
+    pool = bank(120, seed=15)
+    with pytest.raises(ValueError, match="either test_length or lengths"):
+        sympson_hetter(pool, 0.25, n_simulees=10)
+    res = sympson_hetter(pool, 0.25, lengths=[20, 20, 10], n_simulees=1200, n_iter=6, seed=16,
+                         margin=None, smooth=True, verify=True)  # fmt: skip
+    assert res.target == pytest.approx(0.25 - np.sqrt(0.25 * 0.75 / 1200))
+    assert res.max_exposure[0] > 0.5 and res.final_max_exposure <= 0.25 + 0.03
+    assert res.final_exposure.shape == (120,)
+    plain = sympson_hetter(pool, 0.25, lengths=[20, 20, 10], n_simulees=1200, n_iter=6, seed=16)
+    assert plain.target == 0.25 and plain.final_max_exposure is None
+    assert res.K.mean() < plain.K.mean()  # the margin only restricts

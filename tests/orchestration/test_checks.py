@@ -8,8 +8,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestration.calibration import PairCalibration, plausible, select_anchors
-from orchestration.checks import convergence, drift, evaluate, parameter_bounds
+from irt_models.linking import link_anchors
+from orchestration.calibration import (
+    LinkingReport,
+    PairCalibration,
+    linking_problems,
+    plausible,
+    select_anchors,
+)
+from orchestration.checks import (
+    anchor_drift,
+    convergence,
+    evaluate,
+    failed_blocking,
+    linking,
+    parameter_bounds,
+)
 
 
 def _pair(**items_override) -> PairCalibration:
@@ -76,16 +90,68 @@ def test_convergence_check_reads_both_fits() -> None:
     assert not convergence(pair).passed
 
 
-def test_drift_is_the_mean_absolute_shift_of_the_anchors() -> None:
+def _linked(n: int, shift=None, *, A=1.0, B=0.4, seed=3) -> LinkingReport:
+    """Anchors with live parameters, and a free re-estimation on a scale θ_live = A·θ_free + B
+    with small noise; ``shift`` adds to the true b of some anchors (drift)."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.lognormal(0, 0.25, n), rng.normal(size=n)
+    live = pd.DataFrame({"item": np.arange(n), "a": a, "b": b, "c": 0.2, "se_a": 0.06,
+                         "se_b": 0.06})  # fmt: skip
+    b_true = b + (0 if shift is None else shift)
+    free = pd.DataFrame({
+        "item": np.arange(n), "a": a * A * np.exp(rng.normal(0, 0.03, n)),
+        "b": (b_true - B) / A + rng.normal(0, 0.03, n), "c": 0.2, "se_a": 0.06, "se_b": 0.06,
+    })  # fmt: skip
+    anchor_link = link_anchors(free, live)
+    return LinkingReport(anchor_link, linking_problems(anchor_link))
+
+
+def test_a_shifted_cohort_links_safely_and_drops_nothing() -> None:
     pair = _pair()
-    assert drift(pair).passed and "no anchors" in drift(pair).description
-    pair.drift_items = pd.DataFrame(
-        {"question_version_id": [1, 2], "b_live": [0.0, 1.0], "b_free": [0.35, 0.7]}
-    )
-    assert pair.drift == pytest.approx(0.325)
-    assert not drift(pair).passed
-    pair.drift_items["b_free"] = [0.25, 0.7]
-    assert drift(pair).passed  # mean |Δb| = 0.275
+    assert linking(pair).passed and "no anchors" in linking(pair).description
+    pair.linking = _linked(30, A=1.1, B=0.4)
+    outcome = linking(pair)
+    assert outcome.passed and outcome.details["dropped"] == 0
+    assert outcome.description.startswith("stocking_lord: A = ")
+    assert outcome.details["A"] == pytest.approx(1.1, abs=0.02)
+    assert anchor_drift(pair).passed
+    assert pair.metrics()["linking_B"] == pytest.approx(0.4, abs=0.03)
+    assert pair.drift < 0.1
+
+
+def test_drifted_anchors_warn_but_do_not_block() -> None:
+    shift = np.zeros(30)
+    shift[[4, 11, 20]] = -1.0
+    pair = _pair()
+    pair.linking = _linked(30, shift)
+    assert linking(pair).passed
+    warn = anchor_drift(pair)
+    assert not warn.passed and not warn.blocking
+    assert sorted(d["question_version_id"] for d in warn.details["dropped"]) == [4, 11, 20]
+    assert all(d["delta_b"] < -0.8 for d in warn.details["dropped"])
+    dropped = pair.metrics()["anchors_dropped"]
+    assert [d["question_version_id"] for d in dropped] == [4, 11, 20]
+    assert all("drift: linked Δb" in d["reason"] for d in dropped)
+    assert failed_blocking(evaluate(pair)) == ()
+
+
+def test_too_many_drifted_anchors_make_the_link_unsafe() -> None:
+    shift = np.zeros(30)
+    shift[:12] = 1.0  # 40% of the anchors
+    pair = _pair()
+    pair.linking = _linked(30, shift)
+    outcome = linking(pair)
+    assert not outcome.passed and outcome.blocking and "UNSAFE" in outcome.description
+    assert failed_blocking(evaluate(pair)) == ("linking",)
+
+
+def test_too_few_anchors_left_or_an_implausible_slope_are_unsafe() -> None:
+    shift = np.zeros(6)
+    shift[:2] = 1.5
+    report = _linked(6, shift)
+    assert any("anchors left" in p for p in report.problems)
+    steep = _linked(20, A=2.6)
+    assert any("outside" in p for p in steep.problems) and not steep.safe
 
 
 def test_anchors_are_live_well_measured_items_of_the_active_set() -> None:

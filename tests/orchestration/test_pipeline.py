@@ -182,7 +182,7 @@ def test_events_flow_once_through_marts_into_a_published_set(
     assert fact == 1300 * 12
 
     # Calibration checks passed; the set is live with every item, K from Sympson-Hetter.
-    for name in ("parameter_bounds", "convergence", "drift"):
+    for name in ("parameter_bounds", "convergence", "linking", "anchor_drift"):
         assert _check(result, "item_calibration", name).passed
     set_id = _active_set(engine, bank)
     assert set_id is not None
@@ -314,7 +314,7 @@ def _latest_set(engine: Engine, bank: SynthBank) -> tuple:
             c.execute(
                 text(
                     "SELECT id, status, checks_passed, "
-                    "metrics -> 'checks' -> 'drift' ->> 'passed' FROM item_parameter_sets "
+                    "metrics -> 'checks' -> 'linking' ->> 'passed' FROM item_parameter_sets "
                     "WHERE tenant_id = :t ORDER BY id DESC LIMIT 1"
                 ),
                 {"t": bank.tenant_id},
@@ -333,14 +333,15 @@ def _refused(result: dg.ExecuteInProcessResult) -> bool:
     return not _check(result, "published_item_parameters", "every_candidate_published").passed
 
 
-def test_a_failed_check_leaves_the_previous_set_live(
+def test_a_shifted_live_scale_is_linked_not_drift(
     first_run: FirstRun, defs, instance, engine: Engine
 ) -> None:
-    """Anchors whose live b is off by 0.8: the drift check fails and publishing refuses the set
-    (stored as rejected); the previous set stays live. Other exam codes are not held back."""
+    """Every live b moved by +0.8 (as if the live scale sat 0.8 higher): the free re-estimation
+    links onto it with B ≈ +0.8, no anchor is dropped, the set goes live and the new items'
+    parameters sit on the live scale."""
     bank = first_run.bank
     live = _active_set(engine, bank)
-    with engine.begin() as c:  # well measured live items whose b drifted away from the data
+    with engine.begin() as c:
         c.execute(
             text(
                 "UPDATE item_parameters SET b = b + 0.8, n_respondents = 1000, se_b = 0.1 "
@@ -348,10 +349,48 @@ def test_a_failed_check_leaves_the_previous_set_live(
             ),
             {"s": live},
         )
+    run = _materialize(defs, instance, PSYCHOMETRICS)
+    link = _check(run, "item_calibration", "linking")
+    assert link.passed and _check(run, "item_calibration", "anchor_drift").passed
+    key = f"{bank.tenant_id}/{bank.exam_code}"
+    details = link.metadata["results"].value[key]
+    assert details["method"] == "stocking_lord" and details["dropped"] == 0
+    assert abs(details["B"] - 0.8) < 0.1 and abs(details["A"] - 1.0) < 0.1
+    new = _active_set(engine, bank)
+    assert new != live
+    with engine.connect() as c:
+        metrics = c.execute(
+            text("SELECT metrics FROM item_parameter_sets WHERE id = :s"), {"s": new}
+        ).scalar_one()
+    # every item was an anchor, held at its (shifted) live b: on that scale the same students
+    # sit 0.8 higher, which the calibration finds as the latent mean
+    assert abs(metrics["latent_mean"] - 0.8) < 0.15 and metrics["n_anchors_dropped"] == 0
+
+
+def test_a_failed_check_leaves_the_previous_set_live(
+    first_run: FirstRun, defs, instance, engine: Engine
+) -> None:
+    """Half the anchors' live b off by 2.5 (beyond max(0.3, 3·SE): the free re-estimation from
+    ~520 responses per item has SE(b) of 0.3-0.5 here): too many drift to tell drift from a broken scale,
+    the linking check fails and publishing refuses the set (stored as rejected); the previous
+    set stays live. Other exam codes are not held back."""
+    bank = first_run.bank
+    live = _active_set(engine, bank)
+    with engine.begin() as c:  # well measured live items, half of them far from the data
+        c.execute(
+            text(
+                "UPDATE item_parameters SET n_respondents = 1000, se_b = 0.1, "
+                "b = b + CASE WHEN question_version_id % 2 = 0 THEN 2.5 ELSE 0 END "
+                "WHERE set_id = :s"
+            ),
+            {"s": live},
+        )
     run = _materialize(defs, instance, PSYCHOMETRICS, raise_on_error=False)
-    drift = _check(run, "item_calibration", "drift")
-    assert not drift.passed and drift.severity == dg.AssetCheckSeverity.ERROR
-    assert "mean |Δb|" in drift.description
+    link = _check(run, "item_calibration", "linking")
+    assert not link.passed and link.severity == dg.AssetCheckSeverity.ERROR
+    assert "UNSAFE" in link.description and "anchors drifted" in link.description
+    warn = _check(run, "item_calibration", "anchor_drift")
+    assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
     assert _refused(run)
     assert _active_set(engine, bank) == live
     first_rejected = _latest_set(engine, bank)
