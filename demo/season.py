@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -251,6 +252,8 @@ def main(argv: list[str] | None = None) -> dict:
         plan = Plan(**(asdict(plan) | {"days": args.days}))
     settings = get_settings()
     base = args.api_url or f"http://127.0.0.1:{settings.api_port}"
+    # A stopped season (SIGTERM like Ctrl-C) still writes its table and judgments.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     season = run_season(plan, args.seed, base, Path(args.out) if args.out else None)
     judgments = season.result["judgments"]
     if not args.no_fail and not all(j["passed"] for j in judgments) and argv is None:
@@ -302,57 +305,68 @@ def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> Sea
 
     measures = report.Season(plan_days=plan.days, compromise_day=plan.compromise_day)
     phases: dict[str, float] = {"setup": time.monotonic() - started}
-    for day in range(1, plan.days + 1):
-        t0 = time.monotonic()
-        authoring = {}
-        with httpx.Client(base_url=base, timeout=120) as client:
-            for exam in exams:
-                if day >= 2:
-                    new = bank.add_items(
-                        client, exam, bank.new_items_for_day(exam, day, plan.new_per_day), day
-                    )
-                    edits = bank.edit_items(
-                        client, exam, day, plan.minor_edits, plan.substantive_edits
-                    )
-                    retired = bank.retire_items(client, exam, day, plan.retire_per_day)
-                    authoring[exam.name] = (len(new), len(edits), len(retired))
-                if day == plan.compromise_day:
-                    qids = bank.compromise(engine, exam, plan.compromised, day)
-                    say(f"{exam.name}: compromised from today (true b − 1.0): {qids}, "
-                        f"{exam.compromised_anchors} of them anchors of the live set")  # fmt: skip
-                bank.verify_live(client, exam)
-        jobs = day_jobs(engine, plan, exams, day, seed)
-        mean, sd = cohort(day)
-        outcomes = asyncio.run(
-            run_day(base, jobs, exams, concurrency=plan.concurrency, seed=seed * 100 + day,
-                    label=f"day {day} N({mean:+.1f}, {sd:.1f})")
-        )  # fmt: skip
-        t_day = time.monotonic() - t0
-        wait_outbox_drained(engine)
-        with engine.connect() as c:
-            night_start = c.execute(text("SELECT now()")).scalar_one()
-        t_night = run_night(settings.dagster_home, out_dir / f"night-{day}.log")
-        time.sleep(1.0)  # the API reloads its pools on NOTIFY
-        for e, exam in enumerate(exams):
-            row = report.measure_night(
-                engine,
-                exam,
-                day,
-                night_start,
-                [o for j, o in outcomes if j.exam == e],
-                cohort=(mean, sd),
-                authoring=authoring.get(exam.name),
-                season=measures,
-            )
-            measures.rows.append(row)
-            print(report.format_row(row), flush=True)
-            report.plot_night(out_dir, exam, row, measures)
-        phases[f"day {day}"] = t_day
-        phases[f"night {day}"] = t_night
-        say(f"day {day}: quizzes {t_day:.0f}s, night {t_night:.0f}s, "
-            f"total {(time.monotonic() - started) / 60:.1f} min")  # fmt: skip
+    interrupted = None
+    day = 0
+    try:
+        for day in range(1, plan.days + 1):
+            t0 = time.monotonic()
+            authoring = {}
+            with httpx.Client(base_url=base, timeout=120) as client:
+                for exam in exams:
+                    if day >= 2:
+                        new = bank.add_items(
+                            client, exam, bank.new_items_for_day(exam, day, plan.new_per_day), day
+                        )
+                        edits = bank.edit_items(
+                            client, exam, day, plan.minor_edits, plan.substantive_edits
+                        )
+                        retired = bank.retire_items(client, exam, day, plan.retire_per_day)
+                        authoring[exam.name] = (len(new), len(edits), len(retired))
+                    if day == plan.compromise_day:
+                        qids = bank.compromise(engine, exam, plan.compromised, day)
+                        say(f"{exam.name}: compromised from today (true b − 1.0): {qids}, "
+                            f"{exam.compromised_anchors} of them anchors of the live set")  # fmt: skip
+                    bank.verify_live(client, exam)
+            jobs = day_jobs(engine, plan, exams, day, seed)
+            mean, sd = cohort(day)
+            outcomes = asyncio.run(
+                run_day(base, jobs, exams, concurrency=plan.concurrency, seed=seed * 100 + day,
+                        label=f"day {day} N({mean:+.1f}, {sd:.1f})")
+            )  # fmt: skip
+            t_day = time.monotonic() - t0
+            wait_outbox_drained(engine)
+            with engine.connect() as c:
+                night_start = c.execute(text("SELECT now()")).scalar_one()
+            t_night = run_night(settings.dagster_home, out_dir / f"night-{day}.log")
+            time.sleep(1.0)  # the API reloads its pools on NOTIFY
+            for e, exam in enumerate(exams):
+                row = report.measure_night(
+                    engine,
+                    exam,
+                    day,
+                    night_start,
+                    [o for j, o in outcomes if j.exam == e],
+                    cohort=(mean, sd),
+                    authoring=authoring.get(exam.name),
+                    season=measures,
+                )
+                measures.rows.append(row)
+                print(report.format_row(row), flush=True)
+                report.plot_night(out_dir, exam, row, measures)
+            phases[f"day {day}"] = t_day
+            phases[f"night {day}"] = t_night
+            say(f"day {day}: quizzes {t_day:.0f}s, night {t_night:.0f}s, "
+                f"total {(time.monotonic() - started) / 60:.1f} min")  # fmt: skip
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM from main()) keeps what was measured: the judgments below cover the
+        # nights that ran, and one more line says the season is incomplete.
+        interrupted = f"interrupted during day {day}: nights 1–{day - 1} of {plan.days} ran"
+        say(interrupted)
 
     judgments = report.judge(measures, exams)
+    if interrupted:
+        judgments.insert(0, report.Judgment(f"the season ran all {plan.days} days", False,
+                                            interrupted))  # fmt: skip
     minutes = (time.monotonic() - started) / 60
     result = report.write(out_dir, run, plan, measures, judgments, exams, phases, minutes)
     print(report.format_table(measures))

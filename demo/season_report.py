@@ -229,6 +229,7 @@ def measure_night(
             qid, ver = versions.get(qv, (None, None))
             dropped.append(
                 {"question_id": qid, "version": ver, "reason": d.get("reason"),
+                 "delta_b": d.get("delta_b"), "z": d.get("z"),
                  "compromised": qid in exam.compromised}
             )  # fmt: skip
         flagged = {d["question_id"] for d in dropped if d["question_id"] is not None}
@@ -463,6 +464,8 @@ class Judgment:
 def judge(season: Season, exams: list[ExamCode]) -> list[Judgment]:
     out = []
     rows = season.rows
+    if not rows:
+        return [Judgment("nights measured", False, "no night ran")]
     # A block before the leak, or after it without a single compromised item among the
     # anchors the night flagged, has nothing but the cohort's shift to blame.
     blocked = [r for r in rows if r.status == "blocked"]
