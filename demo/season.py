@@ -56,12 +56,15 @@ class Plan:
     days: int
     exams: int  # exam codes (one tenant each)
     items: int  # initial bank per exam code
-    new_per_day: int
+    discriminating_bank: (
+        bool  # the most discriminating central items, else a spread    new_per_day: int
+    )
     minor_edits: int
     substantive_edits: int
     retire_per_day: int
     compromised: int
     compromise_day: int
+    compromise_shift: float  # added to the true b of a compromised item
     day1_linear: int
     linear: int
     linear_length: int
@@ -77,12 +80,14 @@ FULL = Plan(
     days=6,
     exams=2,
     items=150,
+    discriminating_bank=False,
     new_per_day=20,
     minor_edits=3,
     substantive_edits=2,
     retire_per_day=2,
     compromised=10,
     compromise_day=4,
+    compromise_shift=-1.0,
     day1_linear=500,
     linear=120,
     linear_length=50,
@@ -93,25 +98,29 @@ FULL = Plan(
     topic_share=0.05,
     concurrency=48,
 )
-# The e2e test (tests/e2e/test_season_small.py): one exam code, three short days; a bank small
-# enough for every linear quiz to cover it whole, so items reach anchor size on night 1.
+# The e2e test (tests/e2e/test_season_small.py): one exam code, three short days. A bank of 12
+# discriminating items every linear quiz covers whole, so items reach anchor size (n ≥ 500,
+# SE(b) ≤ 0.15) on night 1, and a larger leak (b − 1.5) that shows through two days of history
+# against one: the test checks the mechanism, the full season the magnitudes.
 SMALL = Plan(
     days=3,
     exams=1,
-    items=24,
-    new_per_day=3,
+    items=12,
+    discriminating_bank=True,
+    new_per_day=2,
     minor_edits=1,
     substantive_edits=1,
     retire_per_day=0,
     compromised=2,
     compromise_day=2,
+    compromise_shift=-1.5,
     day1_linear=520,
-    linear=220,
-    linear_length=24,
+    linear=300,
+    linear_length=12,
     day1_adaptive=0,
     adaptive=30,
     late_adaptive=30,
-    adaptive_length=8,
+    adaptive_length=6,
     topic_share=0.0,
     concurrency=32,
 )
@@ -297,6 +306,7 @@ def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> Sea
                 exam_code=f"S-{e + 1}",
                 seed=seed + 101 * e,
                 n_items=plan.items,
+                discriminating=plan.discriminating_bank,
             )
             exams.append(exam)
             say(f"{exam.name}: tenant {exam.tenant_slug}, {len(exam.live)} items published")
@@ -324,7 +334,7 @@ def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> Sea
                         authoring[exam.name] = (len(new), len(edits), len(retired))
                     if day == plan.compromise_day:
                         qids = bank.compromise(engine, exam, plan.compromised, day)
-                        say(f"{exam.name}: compromised from today (true b − 1.0): {qids}, "
+                        say(f"{exam.name}: compromised from today (true b {plan.compromise_shift:+.1f}): {qids}, "
                             f"{exam.compromised_anchors} of them anchors of the live set")  # fmt: skip
                     bank.verify_live(client, exam)
             jobs = day_jobs(engine, plan, exams, day, seed)

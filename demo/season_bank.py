@@ -58,12 +58,6 @@ class ExamCode:
     def headers(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
-    def true_b(self, question_id: int, version: int, *, original: bool = False) -> float:
-        t = self.truth[(question_id, version)]
-        if original and question_id in self.compromised:
-            return t.b - COMPROMISE_SHIFT
-        return t.b
-
 
 def create_tenant(engine, slug: str, name: str) -> tuple[uuid.UUID, dict[str, str]]:
     """The operator step (`qbank tenant create`) and the tenant's author and publisher."""
@@ -96,7 +90,15 @@ def edit_kind_supported(client: httpx.Client) -> bool:
 
 
 def open_exam(
-    client: httpx.Client, engine, *, name: str, slug: str, exam_code: str, seed: int, n_items: int
+    client: httpx.Client,
+    engine,
+    *,
+    name: str,
+    slug: str,
+    exam_code: str,
+    seed: int,
+    n_items: int,
+    discriminating: bool = False,
 ) -> ExamCode:
     """Tenant, staff, topics and the initial bank (author imports and submits, publisher approves
     and publishes), all through the authoring API."""
@@ -105,7 +107,13 @@ def open_exam(
     exam.tokens = {role: login(client, email, PASSWORD) for role, email in emails.items()}
     topics, items = generate_bank(seed)
     exam.topic_ids = ensure_topics(client, exam.tokens["author"], topics)
-    keep = np.linspace(0, len(items) - 1, min(n_items, len(items))).round().astype(int)
+    if discriminating:
+        # A small bank of the items that become anchors soonest (a high, b central): the
+        # reduced season needs anchors after one night.
+        central = [i for i, it in enumerate(items) if abs(it.b) <= 1.2]
+        keep = sorted(sorted(central, key=lambda i: -items[i].a)[:n_items])
+    else:
+        keep = np.linspace(0, len(items) - 1, min(n_items, len(items))).round().astype(int)
     add_items(client, exam, [items[i] for i in keep], day=0)
     exam.edit_kind_supported = edit_kind_supported(client)
     return exam
@@ -288,13 +296,15 @@ def choose_compromised(engine, exam: ExamCode, n: int) -> tuple[list[int], int]:
     return picked, sum(q in anchors for q in picked)
 
 
-def compromise(engine, exam: ExamCode, n: int, day: int) -> list[int]:
-    """From `day` on `n` items answer with b lowered by 1.0."""
+def compromise(
+    engine, exam: ExamCode, n: int, day: int, shift: float = COMPROMISE_SHIFT
+) -> list[int]:
+    """From `day` on `n` items answer with b moved by `shift` (lowered by 1.0)."""
     qids, exam.compromised_anchors = choose_compromised(engine, exam, n)
     for qid in qids:
         key = (qid, exam.live[qid])
         t = exam.truth[key]
-        exam.truth[key] = replace(t, b=t.b + COMPROMISE_SHIFT)
+        exam.truth[key] = replace(t, b=t.b + shift)
         exam.compromised.add(qid)
     exam.compromised_from = day
     return qids

@@ -1,7 +1,7 @@
 """The season, reduced: three short days of one exam code on this run's stack (demo.season SMALL).
 
 Day 1 calibrates a small bank whole (every linear quiz covers it, so items reach anchor size);
-day 2's cohort is shifted (N(+0.4, 1)) and two anchors leak (true b − 1.0); day 3 goes on. Asserted
+day 2's cohort is shifted (N(+0.4, 1)) and two anchors leak (true b − 1.5); day 3 goes on. Asserted
 end to end, through the real API, relay, Kafka and the nightly Dagster job:
 
 - the shifted cohort blocks no night's set;
@@ -25,8 +25,8 @@ from demo.setup import create_students
 
 
 # About 4 minutes on a quiet machine (three nightly runs are most of it); the margin is for a
-# busy one.
-@pytest.mark.timeout(900)
+# busy one (a machine loaded 7× over its cores took 15 minutes for the first two days).
+@pytest.mark.timeout(1500)
 def test_small_season(dev_api, relay, engine, tmp_path):
     run = season.run_season(season.SMALL, seed=2026, base=dev_api.url, out=tmp_path)
     rows = run.result["rows"]
