@@ -56,9 +56,8 @@ class Plan:
     days: int
     exams: int  # exam codes (one tenant each)
     items: int  # initial bank per exam code
-    discriminating_bank: (
-        bool  # the most discriminating central items, else a spread    new_per_day: int
-    )
+    discriminating_bank: bool  # the most discriminating central items, else a spread
+    new_per_day: int
     minor_edits: int
     substantive_edits: int
     retire_per_day: int
