@@ -87,10 +87,13 @@ FULL = Plan(
     compromised=10,
     compromise_day=4,
     compromise_shift=-1.0,
-    day1_linear=500,
+    # Night 1 must calibrate the whole bank (≥ 200 responses per item: 750 · 50 / 150 = 250):
+    # scored positions use calibrated items only, so 20-item adaptive quizzes over the 28 items
+    # a 500-quiz day 1 calibrated had a realised maximum exposure of 0.80–0.87 on day 2.
+    day1_linear=750,
     linear=120,
     linear_length=50,
-    day1_adaptive=100,
+    day1_adaptive=50,
     adaptive=250,
     late_adaptive=400,
     adaptive_length=20,

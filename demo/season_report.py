@@ -197,10 +197,14 @@ def measure_night(
         lineage_rows = lineage_total = None
         if _has_columns(c, "marts", "fact_responses", ("parameter_set_id", "a_used")):
             day_quizzes = [o.quiz_id for o in outcomes if o.quiz_id]
+            # Complete lineage: the a, b, c used equal what the quiz kept, and a calibrated item
+            # names its set (an uncalibrated one, scored with cold-start defaults, has none).
             lineage_total, lineage_rows = c.execute(
                 text(
-                    "SELECT count(*), count(parameter_set_id) FROM marts.fact_responses "
-                    "WHERE quiz_id = ANY(CAST(:q AS uuid[])) AND NOT is_pretest"
+                    "SELECT count(*), count(*) FILTER (WHERE f.a_used = i.a AND f.b_used = i.b "
+                    "AND f.c_used = i.c AND (f.parameter_set_id IS NOT NULL) = i.calibrated) "
+                    "FROM marts.fact_responses f JOIN quiz_items i ON i.quiz_id = f.quiz_id "
+                    "AND i.position = f.position WHERE f.quiz_id = ANY(CAST(:q AS uuid[]))"
                 ),
                 {"q": day_quizzes},
             ).one()
