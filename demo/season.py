@@ -43,7 +43,7 @@ from tqdm import tqdm
 from demo import season_bank as bank
 from demo import season_report as report
 from demo.run import wait_for_api, wait_outbox_drained
-from demo.setup import create_students
+from demo.setup import create_students, new_exposure_day
 from demo.simulator import QuizOutcome, Student, _call, take_quiz
 from orchestration.prepare import install_dagster_home
 from orchestration.project import prepare_dbt_project
@@ -339,6 +339,12 @@ def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> Sea
                         say(f"{exam.name}: compromised from today (true b {plan.compromise_shift:+.1f}): {qids}, "
                             f"{exam.compromised_anchors} of them anchors of the live set")  # fmt: skip
                     bank.verify_live(client, exam)
+            # Each simulated day is a new exposure day (operator step, as `make demo` does): the
+            # season packs six days into one calendar day, and the per-item daily cap (500) would
+            # otherwise stop every item near 500 responses for the whole season (measured: no
+            # item above n = 500, so no anchor could ever form).
+            for exam in exams:
+                new_exposure_day(settings.redis_url, settings.redis_namespace, exam.tenant_id)
             jobs = day_jobs(engine, plan, exams, day, seed)
             mean, sd = cohort(day)
             outcomes = asyncio.run(
