@@ -10,10 +10,13 @@ export QBANK_ENV := dev
 endif
 endif
 
-.PHONY: demo test install up down status migrate lint format api api-stop
+.PHONY: demo season test install up down status migrate lint format api api-stop
 
 demo: api ## the closed loop: bank → students → Kafka → Dagster → calibrated API → students
 	$(PY) -m demo.run
+
+season: api ## six simulated days, two tenants: shifting cohorts, edits, leaks, nightly job; PASS/FAIL
+	$(PY) -m demo.season
 
 test: ## install what is missing, start the stack if needed, lint, run all tests
 	scripts/test.sh

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -41,10 +42,22 @@ class QuizOutcome:
     answered: int
     status: str
     adaptive: bool
+    quiz_id: str | None = None
+    # The start response (the season reads what it says about too few calibrated items).
+    start: dict | None = None
+
+
+def true_item(truth: Mapping, item: dict) -> TrueItem:
+    """The true parameters of the version served: keyed by (question_id, version) when the bank
+    changes over time (the season's edits), else by question_id (the one-day demo)."""
+    key = (item["question_id"], item["version"])
+    return truth[key] if key in truth else truth[item["question_id"]]
 
 
 class ApiFailure(RuntimeError):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 RETRIES = 5
@@ -62,7 +75,7 @@ async def _call(session: aiohttp.ClientSession, method: str, path: str, what: st
                 # The earlier attempt was recorded after all: the answer stands.
                 return {"recorded": True}
             if r.status >= 400:
-                raise ApiFailure(f"{what}: HTTP {r.status} {(await r.text())[:300]}")
+                raise ApiFailure(f"{what}: HTTP {r.status} {(await r.text())[:300]}", r.status)
             return await r.json()
     raise AssertionError("unreachable")
 
@@ -71,11 +84,22 @@ async def take_quiz(
     session: aiohttp.ClientSession,
     student: Student,
     body: dict,
-    truth: dict[int, TrueItem],
+    truth: Mapping,
     rng: np.random.Generator,
+    *,
+    count_refusals: bool = False,
 ) -> QuizOutcome:
+    """One quiz from start to finish. With `count_refusals`, a start the API refuses (any
+    non-2xx after the 503 retries) is returned as status `refused: ...` instead of raised."""
     h = {"Authorization": f"Bearer {student.token}"}
-    quiz = await _call(session, "POST", "/v1/quizzes", "start quiz", json=body, headers=h)
+    try:
+        quiz = await _call(session, "POST", "/v1/quizzes", "start quiz", json=body, headers=h)
+    except ApiFailure as exc:
+        if not count_refusals:
+            raise
+        return QuizOutcome(
+            student.theta, None, None, 0, f"refused: {exc}", bool(body.get("adaptive"))
+        )
     qid = quiz["id"]
     answered = 0
     while True:
@@ -83,7 +107,7 @@ async def take_quiz(
         item = nxt.get("item")
         if nxt["status"] != "active" or item is None:
             break
-        t = truth[item["question_id"]]
+        t = true_item(truth, item)
         p = t.c + (1 - t.c) / (1 + math.exp(-t.a * (student.theta - t.b)))
         labels = [o["label"] for o in item["options"]]
         if rng.random() < p:
@@ -102,6 +126,8 @@ async def take_quiz(
         answered=answered,
         status=report["status"],
         adaptive=bool(body.get("adaptive")),
+        quiz_id=qid,
+        start=quiz,
     )
 
 

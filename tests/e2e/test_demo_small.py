@@ -2,42 +2,14 @@
 
 Bank through the authoring API → students over HTTP → outbox relay → Kafka → Dagster (ingest,
 dbt, calibration, exposure control, publish, report) → the API serves the calibrated set →
-round 2. The API runs in dev mode here because the demo's simulated students use mock-login.
+round 2. The relay and the dev-mode API are tests/e2e/conftest.py's.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
-import pytest
 from sqlalchemy import text
 
 from demo import run as demo_run
-from tests.support.api_server import ROOT, start_server, stop_server
-
-
-@pytest.fixture
-def relay(kafka_topic, migrated_db):
-    log = (ROOT / "test-artifacts" / "relay-e2e.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ingestion.outbox_relay"],
-        cwd=ROOT,
-        env=dict(os.environ),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture
-def dev_api(migrated_db):
-    server = start_server("e2e-demo", {"QBANK_ENV": "dev"})
-    yield server
-    stop_server(server)
 
 
 def test_small_demo_closes_the_loop(dev_api, relay, engine):

@@ -1,0 +1,399 @@
+"""`make season`: the closed loop over many days — cohorts that shift, a bank that changes,
+items that leak — judged against the truth.
+
+    python -m demo.season [--days 6] [--seed N] [--small] [--no-fail] [--out DIR]
+
+Two tenants with an exam code each run side by side on the real stack, through the real API,
+the outbox relay, Kafka and the same Dagster job as production (`calibrate_nightly_job`:
+ingest → dbt → calibration → Sympson-Hetter → publish → report), materialized headless between
+days ("the night"). Each day:
+
+- a new cohort (day 1 N(0, 1), days 2–3 N(+0.4, 1), day 4 on N(−0.3, 1.2)) takes linear and
+  adaptive quizzes, answering by the true 3PL of the version served;
+- from day 2 authors add new items (they enter pretest), edit live ones (`minor`: same true
+  parameters; `substantive`: new ones) and retire a few, all through the authoring API;
+- from day 4 ten items per exam code are compromised: their true b drops by 1.0.
+
+After each night one row per exam code: the set published (or why it was blocked), linking
+constants, anchors dropped (precision and recall against the compromised items), b against the
+truth on day 1's scale, realised adaptive exposure against r_max, pretest items promoted, θ
+RMSE, quizzes refused. At the end the whole table, the must-show judgments (PASS/FAIL; exit 1
+when one fails unless --no-fail) and plots, JSON and markdown under .local/season/<run>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import aiohttp
+import httpx
+import numpy as np
+from sqlalchemy import text
+from tqdm import tqdm
+
+from demo import season_bank as bank
+from demo import season_report as report
+from demo.run import wait_for_api, wait_outbox_drained
+from demo.setup import create_students, new_exposure_day
+from demo.simulator import QuizOutcome, Student, _call, take_quiz
+from orchestration.prepare import install_dagster_home
+from orchestration.project import prepare_dbt_project
+from qbank.db import make_engine
+from qbank.settings import PROJECT_ROOT, get_settings
+
+
+@dataclass(frozen=True)
+class Plan:
+    days: int
+    exams: int  # exam codes (one tenant each)
+    items: int  # initial bank per exam code
+    discriminating_bank: bool  # the most discriminating central items, else a spread
+    new_per_day: int
+    minor_edits: int
+    substantive_edits: int
+    retire_per_day: int
+    compromised: int
+    compromise_day: int
+    compromise_shift: float  # added to the true b of a compromised item
+    day1_linear: int
+    linear: int
+    linear_length: int
+    day1_adaptive: int
+    adaptive: int  # per exam code on days 2 .. compromise_day - 1
+    late_adaptive: int  # from the compromise day on: the leak must weigh in the history
+    adaptive_length: int
+    topic_share: float  # adaptive quizzes restricted to one organ system
+    concurrency: int
+
+
+FULL = Plan(
+    days=6,
+    exams=2,
+    items=150,
+    discriminating_bank=False,
+    new_per_day=20,
+    minor_edits=3,
+    substantive_edits=2,
+    retire_per_day=2,
+    compromised=10,
+    compromise_day=4,
+    compromise_shift=-1.0,
+    # Night 1 must calibrate the whole bank (≥ 200 responses per item: 750 · 50 / 150 = 250):
+    # scored positions use calibrated items only, so 20-item adaptive quizzes over the 28 items
+    # a 500-quiz day 1 calibrated had a realised maximum exposure of 0.80–0.87 on day 2.
+    day1_linear=750,
+    linear=120,
+    linear_length=50,
+    day1_adaptive=50,
+    adaptive=250,
+    late_adaptive=400,
+    adaptive_length=20,
+    topic_share=0.05,
+    concurrency=48,
+)
+# The e2e test (tests/e2e/test_season_small.py): one exam code, three short days. A bank of 12
+# discriminating items every linear quiz covers whole, so items reach anchor size (n ≥ 500,
+# SE(b) ≤ 0.15) on night 1, and a larger leak (b − 1.5) that shows through two days of history
+# against one: the test checks the mechanism, the full season the magnitudes.
+SMALL = Plan(
+    days=3,
+    exams=1,
+    items=12,
+    discriminating_bank=True,
+    new_per_day=2,
+    minor_edits=1,
+    substantive_edits=1,
+    retire_per_day=0,
+    compromised=2,
+    compromise_day=2,
+    compromise_shift=-1.5,
+    day1_linear=520,
+    linear=300,
+    linear_length=12,
+    day1_adaptive=0,
+    adaptive=30,
+    late_adaptive=30,
+    adaptive_length=6,
+    topic_share=0.0,
+    concurrency=32,
+)
+
+
+def cohort(day: int) -> tuple[float, float]:
+    """Ability distribution (mean, SD) of the day's students."""
+    if day == 1:
+        return 0.0, 1.0
+    if day <= 3:
+        return 0.4, 1.0
+    return -0.3, 1.2
+
+
+def say(msg: str) -> None:
+    print(f"[season] {msg}", flush=True)
+
+
+@dataclass(frozen=True)
+class Job:
+    exam: int  # index into the exam codes
+    email: str
+    theta: float
+    body: dict
+
+
+async def _one(session, job: Job, truth, rng) -> QuizOutcome:
+    login = await _call(
+        session, "POST", "/v1/auth/mock-login", "mock-login", json={"email": job.email}
+    )
+    student = Student(token=login["access_token"], theta=job.theta)
+    return await take_quiz(session, student, job.body, truth, rng, count_refusals=True)
+
+
+async def run_day(
+    base_url: str, jobs: list[Job], exams: list[bank.ExamCode], *, concurrency: int, seed: int,
+    label: str,
+) -> list[tuple[Job, QuizOutcome]]:  # fmt: skip
+    """Every student of the day (all exam codes interleaved) logs in and takes one quiz."""
+    sem = asyncio.Semaphore(concurrency)
+    out: list[tuple[Job, QuizOutcome]] = []
+    connector = aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=2.0)
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
+        with tqdm(total=len(jobs), desc=label, unit="quiz", mininterval=2) as bar:
+
+            async def one(i: int) -> None:
+                async with sem:
+                    job = jobs[i]
+                    rng = np.random.default_rng([seed, i])
+                    out.append((job, await _one(session, job, exams[job.exam].truth, rng)))
+                    bar.update()
+
+            await asyncio.gather(*(one(i) for i in range(len(jobs))))
+    return out
+
+
+def day_jobs(engine, plan: Plan, exams: list[bank.ExamCode], day: int, seed: int) -> list[Job]:
+    """The day's students per exam code with their true θ and the quiz each starts."""
+    jobs = []
+    mean, sd = cohort(day)
+    n_lin = plan.day1_linear if day == 1 else plan.linear
+    n_ada = (
+        plan.day1_adaptive if day == 1
+        else plan.adaptive if day < plan.compromise_day
+        else plan.late_adaptive
+    )  # fmt: skip
+    for e, exam in enumerate(exams):
+        rng = np.random.default_rng([seed, e, day])
+        emails = create_students(
+            engine, exam.tenant_id, f"{exam.tenant_slug}-d{day}", n_lin + n_ada
+        )
+        thetas = rng.normal(mean, sd, n_lin + n_ada)
+        systems = sorted({code.split("-")[0] for code in exam.topic_ids})
+        for i, (email, theta) in enumerate(zip(emails, thetas, strict=True)):
+            adaptive = i >= n_lin
+            body = {
+                "mode": "exam" if (not adaptive and i % 3 == 0) else "tutor",
+                "adaptive": adaptive,
+                "exam_code": exam.exam_code,
+                "num_questions": plan.adaptive_length if adaptive else plan.linear_length,
+            }
+            if adaptive and rng.random() < plan.topic_share:
+                body["topics"] = [exam.topic_ids[systems[int(rng.integers(len(systems)))]]]
+            jobs.append(Job(e, email, float(theta), body))
+    # Both exam codes side by side, in a seeded order.
+    order = np.random.default_rng([seed, day, 9]).permutation(len(jobs))
+    return [jobs[i] for i in order]
+
+
+def run_night(dagster_home: Path, log_path: Path) -> float:
+    """The nightly job, headless, in one process (the steps are short; a subprocess per step
+    costs seconds each). Production's config otherwise: the season does not tune the pipeline."""
+    config = {"execution": {"config": {"in_process": {}}}}
+    cfg = log_path.with_suffix(".yaml")
+    cfg.write_text(json.dumps(config))
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(PROJECT_ROOT / ".venv/bin/dagster"), "job", "execute", "-m",
+        "orchestration.definitions", "-a", "defs", "-j", "calibrate_nightly_job", "-c", str(cfg),
+    ]  # fmt: skip
+    started = time.monotonic()
+    with log_path.open("wb") as log:
+        proc = subprocess.run(
+            cmd,
+            env=os.environ | {"DAGSTER_HOME": str(dagster_home)},
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    if proc.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise SystemExit(f"[season] the nightly job failed (log {log_path}):\n{tail}")
+    return time.monotonic() - started
+
+
+def next_run_number(engine) -> int:
+    with engine.connect() as c:
+        n = c.execute(
+            text("SELECT count(*) FROM tenants WHERE slug LIKE 'season-%-a'")
+        ).scalar_one()
+    return int(n) + 1
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--days", type=int, default=None, help="simulated days (default 6; 3 small)")
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--small", action="store_true", help="the reduced season of the e2e test")
+    ap.add_argument("--no-fail", action="store_true", help="exit 0 even when a judgment fails")
+    ap.add_argument("--api-url", default=None)
+    ap.add_argument("--out", default=None, help="output directory (default .local/season/<run>)")
+    args = ap.parse_args(argv)
+    plan = SMALL if args.small else FULL
+    if args.days:
+        plan = Plan(**(asdict(plan) | {"days": args.days}))
+    settings = get_settings()
+    base = args.api_url or f"http://127.0.0.1:{settings.api_port}"
+    # A stopped season (SIGTERM like Ctrl-C) still writes its table and judgments.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    season = run_season(plan, args.seed, base, Path(args.out) if args.out else None)
+    judgments = season.result["judgments"]
+    if not args.no_fail and not all(j["passed"] for j in judgments) and argv is None:
+        sys.exit(1)
+    return season.result
+
+
+@dataclass
+class SeasonRun:
+    result: dict
+    exams: list[bank.ExamCode]
+    out_dir: Path
+
+
+def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> SeasonRun:
+    """The whole season against the API at `base` and the configured stack."""
+    settings = get_settings()
+    engine = make_engine(settings)
+    started = time.monotonic()
+    wait_for_api(base)
+    # What `make materialize` prepares: the dbt manifest of the project as it is now (the nightly
+    # job's dbt assets are built from it) and DAGSTER_HOME with its dagster.yaml.
+    prepare_dbt_project(settings)
+    install_dagster_home(settings)
+
+    run_no = next_run_number(engine)
+    run = f"run-{run_no:03d}-seed{seed}"
+    out_dir = out if out else PROJECT_ROOT / ".local" / "season" / run
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say(f"{run}: {plan.days} days, {plan.exams} exam code(s); output in {out_dir}")
+
+    exams: list[bank.ExamCode] = []
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for e in range(plan.exams):
+            letter = "AB"[e]
+            exam = bank.open_exam(
+                client,
+                engine,
+                name=f"{letter}/S-{e + 1}",
+                slug=f"season-{run_no}-{letter.lower()}",
+                exam_code=f"S-{e + 1}",
+                seed=seed + 101 * e,
+                n_items=plan.items,
+                discriminating=plan.discriminating_bank,
+            )
+            exams.append(exam)
+            say(f"{exam.name}: tenant {exam.tenant_slug}, {len(exam.live)} items published")
+    if not exams[0].edit_kind_supported:
+        say("this API's PUT /v1/questions has no `edit_kind`: edits are sent without it")
+
+    measures = report.Season(plan_days=plan.days, compromise_day=plan.compromise_day)
+    phases: dict[str, float] = {"setup": time.monotonic() - started}
+    interrupted = None
+    day = 0
+    try:
+        for day in range(1, plan.days + 1):
+            t0 = time.monotonic()
+            authoring = {}
+            with httpx.Client(base_url=base, timeout=120) as client:
+                for exam in exams:
+                    if day >= 2:
+                        new = bank.add_items(
+                            client, exam, bank.new_items_for_day(exam, day, plan.new_per_day), day
+                        )
+                        edits = bank.edit_items(
+                            client, exam, day, plan.minor_edits, plan.substantive_edits
+                        )
+                        retired = bank.retire_items(client, exam, day, plan.retire_per_day)
+                        authoring[exam.name] = (len(new), len(edits), len(retired))
+                    if day == plan.compromise_day:
+                        qids = bank.compromise(engine, exam, plan.compromised, day)
+                        say(f"{exam.name}: compromised from today (true b {plan.compromise_shift:+.1f}): {qids}, "
+                            f"{exam.compromised_anchors} of them anchors of the live set")  # fmt: skip
+                    bank.verify_live(client, exam)
+            # Each simulated day is a new exposure day (operator step, as `make demo` does): the
+            # season packs six days into one calendar day, and the per-item daily cap (500) would
+            # otherwise stop every item near 500 responses for the whole season (measured: no
+            # item above n = 500, so no anchor could ever form).
+            for exam in exams:
+                new_exposure_day(settings.redis_url, settings.redis_namespace, exam.tenant_id)
+            jobs = day_jobs(engine, plan, exams, day, seed)
+            mean, sd = cohort(day)
+            outcomes = asyncio.run(
+                run_day(base, jobs, exams, concurrency=plan.concurrency, seed=seed * 100 + day,
+                        label=f"day {day} N({mean:+.1f}, {sd:.1f})")
+            )  # fmt: skip
+            t_day = time.monotonic() - t0
+            wait_outbox_drained(engine)
+            with engine.connect() as c:
+                night_start = c.execute(text("SELECT now()")).scalar_one()
+            t_night = run_night(settings.dagster_home, out_dir / f"night-{day}.log")
+            time.sleep(1.0)  # the API reloads its pools on NOTIFY
+            for e, exam in enumerate(exams):
+                row = report.measure_night(
+                    engine,
+                    exam,
+                    day,
+                    night_start,
+                    [o for j, o in outcomes if j.exam == e],
+                    cohort=(mean, sd),
+                    authoring=authoring.get(exam.name),
+                    season=measures,
+                )
+                measures.rows.append(row)
+                print(report.format_row(row), flush=True)
+                report.plot_night(out_dir, exam, row, measures)
+            phases[f"day {day}"] = t_day
+            phases[f"night {day}"] = t_night
+            say(f"day {day}: quizzes {t_day:.0f}s, night {t_night:.0f}s, "
+                f"total {(time.monotonic() - started) / 60:.1f} min")  # fmt: skip
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM from main()) keeps what was measured: the judgments below cover the
+        # nights that ran, and one more line says the season is incomplete.
+        interrupted = f"interrupted during day {day}: nights 1–{day - 1} of {plan.days} ran"
+        say(interrupted)
+
+    judgments = report.judge(measures, exams)
+    if interrupted:
+        judgments.insert(0, report.Judgment(f"the season ran all {plan.days} days", False,
+                                            interrupted))  # fmt: skip
+    minutes = (time.monotonic() - started) / 60
+    result = report.write(out_dir, run, plan, measures, judgments, exams, phases, minutes)
+    print(report.format_table(measures))
+    print()
+    for j in judgments:
+        print(f"{'PASS' if j.passed else 'FAIL'}  {j.name}: {j.detail}")
+    say(f"{run} finished in {minutes:.1f} min; table, JSON and plots in {out_dir}")
+    return SeasonRun(result, exams, out_dir)
+
+
+if __name__ == "__main__":
+    main()
