@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 
 import dagster as dg
@@ -20,10 +21,11 @@ from qbank.settings import Settings, get_settings
 class QBankSettingsResource(dg.ConfigurableResource):
     """Connection settings shared by the assets: PostgreSQL and the Kafka events topic.
 
-    The database URL (with its password) is never part of the resource's config, which the UI
-    shows: it is read from the environment or `.env` through QBank's settings when a run starts.
+    The database URL (with its password) reaches it as `EnvVar("DATABASE_URL")`: the config the
+    UI shows names the variable, never its value, which Dagster resolves when a run starts.
     """
 
+    database_url: str
     kafka_bootstrap: str
     kafka_topic_events: str
     kafka_consumer_group: str
@@ -34,15 +36,20 @@ class QBankSettingsResource(dg.ConfigurableResource):
     @classmethod
     def from_settings(cls, settings: Settings) -> QBankSettingsResource:
         return cls(
+            database_url=dg.EnvVar("DATABASE_URL"),
             kafka_bootstrap=settings.kafka_bootstrap,
             kafka_topic_events=settings.kafka_topic_events,
             kafka_consumer_group=settings.kafka_consumer_group,
         )
 
     def settings(self) -> Settings:
-        """The settings object the ingestion code expects, with this resource's Kafka values."""
+        """The settings object the ingestion code expects, with this resource's values."""
+        url = self.database_url
+        if isinstance(url, dg.EnvVar):  # an instance not initialised by a run (sensor tests)
+            url = url.get_value() or get_settings().database_url
         return get_settings().model_copy(
             update={
+                "database_url": url,
                 "kafka_bootstrap": self.kafka_bootstrap,
                 "kafka_topic_events": self.kafka_topic_events,
                 "kafka_consumer_group": self.kafka_consumer_group,
@@ -74,8 +81,10 @@ class QBankDbtCliResource(DbtCliResource):
 
 def build_resources(settings: Settings | None = None) -> dict[str, object]:
     settings = settings or get_settings()
-    # dagster-dbt hands os.environ to dbt; profiles.yml reads the connection from it.
+    # dagster-dbt hands os.environ to dbt; profiles.yml reads the connection from it. The qbank
+    # resource reads DATABASE_URL the same way (an EnvVar), also when the settings derived it.
     export_dbt_env(settings)
+    os.environ["DATABASE_URL"] = settings.database_url
     return {
         "qbank": QBankSettingsResource.from_settings(settings),
         "dbt": QBankDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),

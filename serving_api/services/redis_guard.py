@@ -48,7 +48,10 @@ class RedisGuard:
             probe = self._probing = True
         try:
             result = await asyncio.wait_for(call, self.timeout)
-        except (RedisError, OSError, TimeoutError) as exc:
+        # RuntimeError: uvloop refuses a write to a transport that closed under a frozen Redis
+        # ("unable to perform operation on <TCPTransport closed=True>"), and redis-py passes it
+        # on untranslated (seen once in the Redis-outage test: a 500 where a served item was due).
+        except (RedisError, OSError, TimeoutError, RuntimeError) as exc:
             REDIS_ERRORS.inc()
             if self.healthy or probe:
                 log.warning("redis unavailable", extra={"call": what, "error": repr(exc)})
