@@ -17,12 +17,14 @@ from orchestration.project import dbt_project
 from qbank.db import make_engine
 from qbank.settings import Settings, get_settings
 
+DATABASE_URL_VAR = "QBANK_DAGSTER_DATABASE_URL"
+
 
 class QBankSettingsResource(dg.ConfigurableResource):
     """Connection settings shared by the assets: PostgreSQL and the Kafka events topic.
 
-    The database URL (with its password) reaches it as `EnvVar("DATABASE_URL")`: the config the
-    UI shows names the variable, never its value, which Dagster resolves when a run starts.
+    The database URL (with its password) reaches it as an EnvVar: the config the UI shows names
+    the variable, never its value, which Dagster resolves when a run starts.
     """
 
     database_url: str
@@ -36,7 +38,7 @@ class QBankSettingsResource(dg.ConfigurableResource):
     @classmethod
     def from_settings(cls, settings: Settings) -> QBankSettingsResource:
         return cls(
-            database_url=dg.EnvVar("DATABASE_URL"),
+            database_url=dg.EnvVar(DATABASE_URL_VAR),
             kafka_bootstrap=settings.kafka_bootstrap,
             kafka_topic_events=settings.kafka_topic_events,
             kafka_consumer_group=settings.kafka_consumer_group,
@@ -82,9 +84,11 @@ class QBankDbtCliResource(DbtCliResource):
 def build_resources(settings: Settings | None = None) -> dict[str, object]:
     settings = settings or get_settings()
     # dagster-dbt hands os.environ to dbt; profiles.yml reads the connection from it. The qbank
-    # resource reads DATABASE_URL the same way (an EnvVar), also when the settings derived it.
+    # resource reads its URL the same way (an EnvVar), also when the settings derived it. A name
+    # of its own, like dbt's QBANK_DBT_*: exporting DATABASE_URL would repoint everything else
+    # this process starts (an API subprocess in the tests went to another test's database).
     export_dbt_env(settings)
-    os.environ["DATABASE_URL"] = settings.database_url
+    os.environ[DATABASE_URL_VAR] = settings.database_url
     return {
         "qbank": QBankSettingsResource.from_settings(settings),
         "dbt": QBankDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),

@@ -131,7 +131,7 @@ def test_resource_config_shown_in_the_ui_carries_no_database_password(
     resource = defs.resources["qbank"]
     assert isinstance(resource, QBankSettingsResource)
     shown = resource._convert_to_config_dictionary()  # what the launchpad and run config hold
-    assert shown["database_url"] == {"env": "DATABASE_URL"}
+    assert shown["database_url"] == {"env": "QBANK_DAGSTER_DATABASE_URL"}
     assert settings.database_url not in str(shown) and settings.libpq_url not in str(shown)
     # The engine still reaches the configured database, through the settings.
     assert resource.settings().database_url == settings.database_url
