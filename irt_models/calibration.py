@@ -10,7 +10,8 @@ Anchors (items with known a, b, c) are held fixed; the latent N(μ, σ²) of thi
 estimated relative to them (also when every item is an anchor), so free items land on the
 anchors' scale and a cohort of other ability shows as μ, σ rather than as shifted items
 (fixed-parameter calibration, Kim 2006). Without anchors the latent distribution is N(0, 1),
-which sets the scale.
+which sets the scale, unless ``latent=(μ, σ)`` fixes it elsewhere: a scale held by a latent
+distribution estimated beforehand (against many less precise items) rather than by anchors.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ def calibrate_3pl(
     priors: bool = True,
     accelerate: bool = True,
     compute_se: bool = True,
+    latent: tuple[float, float] | None = None,
 ) -> CalibrationResult:
     """Calibrate 3PL items (logistic metric, D = 1) by Bock-Aitkin EM with fixed priors.
 
@@ -125,10 +127,14 @@ def calibrate_3pl(
     se_a, se_b, se_c copied through). Items with fewer than ``min_respondents`` responses, or
     whose responses are all correct or all wrong, are reported with NaN parameters and a reason,
     never guessed. ``model="2PL"`` fixes c = 0; ``priors=False`` gives plain MML (cross-checks).
+    ``latent=(μ, σ)`` holds the latent distribution at N(μ, σ²) instead of estimating it (with
+    anchors) or fixing it at N(0, 1) (without).
     """
     started = time.perf_counter()
     if model not in ("3PL", "2PL"):
         raise ValueError(f"model must be '3PL' or '2PL' (got {model!r})")
+    if latent is not None and not (np.isfinite(latent).all() and latent[1] > 0):
+        raise ValueError(f"latent must be a finite (mean, sd) with sd > 0 (got {latent!r})")
     use_c = model == "3PL"
     quad = em.Quadrature.normal(n_quad, quadrature_limit)
     person, item, correct, person_ids, item_ids = _prepare(responses)
@@ -173,7 +179,8 @@ def calibrate_3pl(
     b[free] = np.clip(-1.18 * np.log(p_star[free] / (1 - p_star[free])), -4, 4)
 
     fit = _run_em(s, st, quad, a, b, c, free, use_c, priors, accelerate, tol, max_iter,
-                  estimate_latent=bool(fixed.any()))  # fmt: skip
+                  estimate_latent=latent is None and bool(fixed.any()),
+                  fixed_latent=latent or (0.0, 1.0))  # fmt: skip
     a, b, c, mu, sd = fit["a"], fit["b"], fit["c"], fit["mu"], fit["sd"]
     theta = mu + sd * quad.z
     post, counts, loglik = em.e_step(s, st, em.log_table(theta, a, b, c), quad.log_w)
@@ -263,12 +270,14 @@ def _run_em(
     tol: float,
     max_iter: int,
     estimate_latent: bool,
+    fixed_latent: tuple[float, float] = (0.0, 1.0),
 ) -> _EmFit:
     """EM iterations on the free items (and μ, log σ with anchors), SQUAREM-accelerated."""
     n_free = int(free.sum())
     k = 3 if use_c else 2
     if n_free == 0 and not estimate_latent:
-        return dict(a=a, b=b, c=c, mu=0.0, sd=1.0, converged=True, iterations=0,
+        return dict(a=a, b=b, c=c, mu=fixed_latent[0], sd=fixed_latent[1], converged=True,
+                    iterations=0,
                     max_change=0.0, history=[])  # fmt: skip
     r_slice = slice(0, n_free * k)
 
@@ -277,7 +286,7 @@ def _run_em(
         fa, fb, fc = em.from_working(x, use_c)
         aa, bb, cc = a.copy(), b.copy(), c.copy()
         aa[free], bb[free], cc[free] = fa, fb, fc
-        mu, sd = (vec[-2], float(np.exp(vec[-1]))) if estimate_latent else (0.0, 1.0)
+        mu, sd = (vec[-2], float(np.exp(vec[-1]))) if estimate_latent else fixed_latent
         return aa, bb, cc, mu, sd
 
     def natural(vec: FloatArray) -> FloatArray:

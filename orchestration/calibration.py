@@ -17,7 +17,9 @@ months of preparation. Responses are the last answer per quiz item (`marts.fact_
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -51,6 +53,22 @@ DRIFT_A_RATIO = 1.5
 MIN_ANCHORS = 5
 MAX_DRIFT_SHARE = 1 / 3
 A_PLAUSIBLE = (0.5, 2.0)
+# Holding the scale. The anchors kept hold it when there are at least MIN_SCALE_ANCHORS: the
+# scale then moves by the mean error of their b, about SE(b)/√10 ≤ 0.05 for anchors with
+# SE(b) ≤ 0.15. With fewer (a young bank, or a night that dropped many), the latent N(μ, σ²)
+# of the responses is first estimated against every calibrated item of the live set held fixed
+# (`scale_items`: many items of SE(b) ≤ SCALE_ITEM_MAX_SE_B, whose errors average out), and the
+# final calibration holds the latent there. Measured on a season: a scale held by one anchor
+# followed that anchor's error and the cohort (night 4: mean b error −0.69, RMSE 0.88), and a
+# free N(0, 1) calibration follows the pooled cohort's mean.
+MIN_SCALE_ANCHORS = 10
+SCALE_ITEM_MAX_SE_B = 0.5
+# Which responses judge drift: the shortest recent window (since the live set, else since the
+# set before it, …) in which at least JUDGED_SHARE of the candidate anchors (and MIN_ANCHORS)
+# have the respondents a free calibration needs. Anchors below that are not judged at all, so a
+# window that measures only a few of them would miss most leaks; a window longer than needed
+# dilutes a recent leak with the responses before it.
+JUDGED_SHARE = 0.75
 
 # Plausible ranges for a freshly estimated item (logistic metric, D = 1). The EM keeps estimates
 # finite inside wider boxes (a ≤ 8, |b| ≤ 8, c ≤ 0.6); an item estimated out here (too few
@@ -98,6 +116,7 @@ class PairCalibration:
     n_anchors: int
     linking: LinkingReport | None = None
     free_converged: bool | None = None
+    scale: dict = field(default_factory=dict)  # `hold_scale`: what held the scale
 
     @property
     def key(self) -> str:
@@ -137,6 +156,8 @@ class PairCalibration:
             "anchors_dropped": self.linking.dropped() if self.linking is not None else [],
             "drift_mean_abs_delta_b": self.drift,
             "previous_set_id": self.previous_set_id,
+            "scale_held_by": self.scale.get("held_by"),
+            "scale_n_items": self.scale.get("n_items"),
         }
 
 
@@ -233,36 +254,49 @@ class PairFit:
     linking: LinkingReport | None
     free_converged: bool | None
     anchors: pd.DataFrame
+    # What held the scale (`hold_scale`): held_by (anchors | live set | N(0, 1)), n_items.
+    scale: dict
 
 
 def drift_sample(
     responses: pd.DataFrame,
     anchors: pd.DataFrame,
-    live_since,
+    live_since: datetime | Sequence[datetime] | None,
     *,
     min_respondents: int = 200,
 ) -> tuple[pd.DataFrame, str]:
     """The responses the drift re-estimation uses, and which ones (for the report).
 
-    The responses that arrived since the live set went live (``ts`` > ``live_since``): they are
-    the evidence on whether the published parameters still hold, independent of the responses
-    those were estimated from (so the SE of Δb is right), and a leak is not diluted by the months
-    before it (measured: 10 of 62 anchors easier by 1.0 from day 4 of 6, 4,000 quizzes a day —
-    linked on all responses, 0, 0 and 2 flagged on nights 4, 5, 6; on the last day's, 6, 4 and
-    5, one false flag in all). When fewer than MIN_ANCHORS anchors have ``min_respondents`` responses in that
-    window (a quiet day, or no live set yet), every response is used.
+    ``live_since``: when the live set went live, or when each set went live, most recent first.
+    The responses since the live set went live are the evidence on whether the published
+    parameters still hold, independent of the responses those were estimated from (so the SE
+    of Δb is right), and a leak is not diluted by the months before it (measured: 10 of 62
+    anchors easier by 1.0 from day 4 of 6, 4,000 quizzes a day — linked on all responses, 0, 0
+    and 2 flagged on nights 4, 5, 6; on the last day's, 6, 4 and 5, one false flag in all).
+    When that window measures too few anchors (fewer than JUDGED_SHARE of them, or fewer than
+    MIN_ANCHORS, with ``min_respondents``: a quiet day), it reaches back to when the set before
+    went live, and so on; every response when no window does.
     """
     if live_since is None or "ts" not in responses.columns:
         return responses, "all responses"
-    recent = responses[responses["ts"] > live_since]
-    counts = recent["item"].value_counts()
-    enough = int((counts.reindex(anchors["item"]).fillna(0) >= min_respondents).sum())
-    if enough < MIN_ANCHORS:
-        return responses, (
-            f"all responses ({enough} anchors have {min_respondents}+ responses since the live "
-            "set went live)"
-        )
-    return recent, f"responses since the live set went live ({len(recent)})"
+    starts = [live_since] if isinstance(live_since, datetime) else list(live_since)
+    need = max(MIN_ANCHORS, int(np.ceil(JUDGED_SHARE * len(anchors))))
+    best = 0
+    for back, start in enumerate(starts):
+        recent = responses[responses["ts"] > start]
+        counts = recent["item"].value_counts()
+        enough = int((counts.reindex(anchors["item"]).fillna(0) >= min_respondents).sum())
+        best = max(best, enough)
+        if enough >= need:
+            since = "the live set" if back == 0 else f"the set {back} before the live one"
+            return recent, (
+                f"responses since {since} went live ({len(recent)}; {enough} of "
+                f"{len(anchors)} anchors with {min_respondents}+)"
+            )
+    return responses, (
+        f"all responses (at most {best} of {len(anchors)} anchors have {min_respondents}+ "
+        f"responses since a set went live; {need} needed)"
+    )
 
 
 def fit_pair(
@@ -272,6 +306,7 @@ def fit_pair(
     min_respondents: int = 200,
     drift_responses: pd.DataFrame | None = None,
     drift_window: str = "all responses",
+    scale_items: pd.DataFrame | None = None,
 ) -> PairFit:
     """Drift after linking, then the final calibration (one exam code; no I/O).
 
@@ -280,6 +315,9 @@ def fit_pair(
     errors on) of ``drift_responses`` (default: ``responses``; see `drift_sample`) is linked
     onto the live scale by `link_anchors`; the flagged anchors are dropped and the rest held
     fixed in the final calibration of every response (which estimates the latent N(μ, σ²)).
+    With fewer than MIN_SCALE_ANCHORS anchors kept, ``scale_items`` (the live set's calibrated
+    items, `select_scale_items`) hold the scale instead: the latent N(μ, σ²) is estimated with
+    them fixed, then held in the final calibration.
     """
     linking = None
     free_converged = None
@@ -297,10 +335,36 @@ def fit_pair(
         )
         linking = LinkingReport(anchor_link, linking_problems(anchor_link), drift_window)
         kept = anchors[~anchors["item"].isin(anchor_link.flagged["item"])]
+    scale, latent = hold_scale(responses, kept, scale_items, linking, min_respondents)
     result = calibrate_3pl(
-        responses, anchors=kept if len(kept) else None, min_respondents=min_respondents
+        responses,
+        anchors=kept if len(kept) else None,
+        min_respondents=min_respondents,
+        latent=latent,
     )
-    return PairFit(result, linking, free_converged, kept.reset_index(drop=True))
+    return PairFit(result, linking, free_converged, kept.reset_index(drop=True), scale)
+
+
+def hold_scale(
+    responses: pd.DataFrame,
+    kept: pd.DataFrame,
+    scale_items: pd.DataFrame | None,
+    linking: LinkingReport | None,
+    min_respondents: int,
+) -> tuple[dict, tuple[float, float] | None]:
+    """What holds the scale of the final calibration (see MIN_SCALE_ANCHORS), and the latent
+    (μ, σ) to hold when the live set's items do (None: the anchors, or N(0, 1) without any)."""
+    if len(kept) >= MIN_SCALE_ANCHORS:
+        return {"held_by": "anchors", "n_items": len(kept)}, None
+    held = pd.DataFrame() if scale_items is None else scale_items
+    if len(held) and linking is not None:
+        held = held[~held["item"].isin(linking.dropped_ids())]
+    if len(held) < MIN_SCALE_ANCHORS:
+        held_by = "anchors" if len(kept) else "N(0, 1): no live set to hold the scale"
+        return {"held_by": held_by, "n_items": len(kept)}, None
+    step = calibrate_3pl(responses, anchors=held, min_respondents=min_respondents, compute_se=False)
+    latent = (float(step.latent_mean), float(step.latent_sd))
+    return {"held_by": "live set", "n_items": len(held), "latent": latent}, latent
 
 
 def exam_pairs(engine: Engine) -> list[tuple[uuid.UUID, str]]:
@@ -386,14 +450,18 @@ def load_active_set(
     return int(set_id), items
 
 
-def live_since(engine: Engine, set_id: int | None):
-    """When the set went live (None: no set)."""
-    if set_id is None:
-        return None
+def activations(engine: Engine, tenant_id: uuid.UUID, exam_code: str) -> list[datetime]:
+    """When each of the exam code's sets went live, most recent first (for `drift_sample`)."""
     with engine.connect() as c:
-        return c.execute(
-            text("SELECT activated_at FROM item_parameter_sets WHERE id = :s"), {"s": set_id}
-        ).scalar()
+        return list(
+            c.execute(
+                text(
+                    "SELECT activated_at FROM item_parameter_sets WHERE tenant_id = :t "
+                    "AND exam_code = :e AND activated_at IS NOT NULL ORDER BY activated_at DESC"
+                ),
+                {"t": tenant_id, "e": exam_code},
+            ).scalars()
+        )
 
 
 def select_anchors(active: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
@@ -405,6 +473,18 @@ def select_anchors(active: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
     )
     anchors = active[ok].rename(columns={"question_version_id": "item"})
     return anchors[["item", "a", "b", "c", "se_a", "se_b", "se_c"]].reset_index(drop=True)
+
+
+def select_scale_items(active: pd.DataFrame, live: pd.DataFrame) -> pd.DataFrame:
+    """Live calibrated items of the active set with SE(b) ≤ SCALE_ITEM_MAX_SE_B: what holds the
+    scale when the anchors are too few (`hold_scale`)."""
+    ok = (
+        active["question_version_id"].isin(live["question_version_id"])
+        & active[["a", "b", "c"]].notna().all(axis=1)
+        & (active["se_b"] <= SCALE_ITEM_MAX_SE_B)
+    )
+    items = active[ok].rename(columns={"question_version_id": "item"})
+    return items[["item", "a", "b", "c", "se_a", "se_b", "se_c"]].reset_index(drop=True)
 
 
 def calibrate_pair(
@@ -423,7 +503,11 @@ def calibrate_pair(
     live = load_live_items(engine, tenant_id, exam_code)
     previous_set_id, active = load_active_set(engine, tenant_id, exam_code)
     anchors = select_anchors(active, live)
-    since = live_since(engine, previous_set_id) if drift_since_live_set else None
+    since = (
+        activations(engine, tenant_id, exam_code)
+        if drift_since_live_set and previous_set_id is not None
+        else None
+    )
     sample, window = drift_sample(responses, anchors, since, min_respondents=min_respondents)
 
     fit = fit_pair(
@@ -432,6 +516,7 @@ def calibrate_pair(
         min_respondents=min_respondents,
         drift_responses=sample,
         drift_window=window,
+        scale_items=select_scale_items(active, live),
     )
     result = fit.result
     fitted = result.items.rename(columns={"item": "question_version_id", "anchor": "is_anchor"})
@@ -477,4 +562,5 @@ def calibrate_pair(
         n_anchors=len(fit.anchors),
         linking=fit.linking,
         free_converged=fit.free_converged,
+        scale=fit.scale,
     )

@@ -181,6 +181,25 @@ def test_latent_distribution_is_estimated_when_every_item_is_an_anchor():
     assert res.latent_sd == pytest.approx(1.0, abs=0.08)
 
 
+def test_a_fixed_latent_distribution_sets_the_scale():
+    """Persons ~ N(0.7, 1), no anchors: holding the latent at N(0.7, 1) puts every item on the
+    true scale (the default N(0, 1) shifts b by about −0.7); the latent is reported as given."""
+    frame, a, b, c = simulate(13, 4000, 25, theta_shift=0.7)
+    held = calibrate_3pl(frame, latent=(0.7, 1.0))
+    assert (held.latent_mean, held.latent_sd) == (0.7, 1.0)
+    err = by_item(held, 25)["b"].values - b
+    assert abs(err.mean()) < 0.08
+    assert np.sqrt(np.mean(err**2)) < 0.2
+    # With anchors too, the given latent wins over estimating it.
+    anchors = pd.DataFrame({"item": np.arange(5), "a": a[:5], "b": b[:5], "c": c[:5]})
+    both = calibrate_3pl(frame, anchors, latent=(0.7, 1.0))
+    assert (both.latent_mean, both.latent_sd) == (0.7, 1.0)
+    default = by_item(calibrate_3pl(frame), 25)
+    assert np.mean(default["b"].values - b) < -0.5
+    with pytest.raises(ValueError, match="latent"):
+        calibrate_3pl(frame, latent=(0.0, 0.0))
+
+
 def test_empty_and_tiny_inputs_report_without_estimating():
     empty = calibrate_3pl(pd.DataFrame({"person": [], "item": [], "correct": []}))
     assert empty.items.empty and empty.n_persons == 0 and empty.converged

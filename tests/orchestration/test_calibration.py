@@ -79,3 +79,46 @@ def test_a_leak_after_the_live_set_is_dropped_and_the_scale_holds(history) -> No
     # diluted by the four days before it, the same leak is not seen in every response
     diluted = fit_pair(responses, anchors)
     assert len(set(diluted.linking.dropped_ids()) & leaked) < len(dropped & leaked)
+
+
+def test_a_quiet_window_reaches_back_to_the_set_before(history) -> None:
+    """The live set's day measured too few anchors: the window since the set before it is used,
+    not every response (which would dilute a recent leak)."""
+    responses, anchors, _ = history
+    before = LIVE - timedelta(days=2)  # the set before went live after day −3
+    quiet = responses[(responses["ts"] < LIVE) | (responses["person"] < 90_300)]
+    sample, why = drift_sample(quiet, anchors, [LIVE, before])
+    assert len(sample) == int((quiet["ts"] > before).sum()) < len(quiet)
+    assert why.startswith("responses since the set 1 before the live one went live")
+    # no window measures enough anchors: every response, and the report says so
+    sample, why = drift_sample(quiet, anchors, [LIVE])
+    assert len(sample) == len(quiet) and why.startswith("all responses")
+
+
+def test_few_anchors_leave_the_scale_to_the_live_set() -> None:
+    """One anchor left, 0.3 off its truth (two standard errors: an anchor's estimate can be that
+    far off), and a cohort 0.4 abler: held by that anchor alone the scale follows its error
+    (mean b error +0.35); held by the live set's 40 items (each off by N(0, 0.15²)) the new
+    estimates land on the true scale."""
+    a, b, c = _bank(n=40, seed=3)
+    rng = np.random.default_rng(4)
+    responses = _day(a, b, c, n_persons=6000, per=25, mean=0.4, day=0, seed=5)
+    live = pd.DataFrame({"item": np.arange(40), "a": a, "b": b + rng.normal(0, 0.15, 40),
+                         "c": c, "se_a": 0.1, "se_b": 0.15, "se_c": 0.03})  # fmt: skip
+    one = live.iloc[[0]].assign(b=b[0] + 0.3)
+
+    alone = fit_pair(responses, one)
+    assert alone.scale["held_by"] == "anchors" and alone.scale["n_items"] == 1
+    held = fit_pair(responses, one, scale_items=live)
+    assert held.scale["held_by"] == "live set" and held.scale["n_items"] == 40
+    assert held.result.latent_mean == pytest.approx(0.4, abs=0.1)
+
+    def error(fit) -> float:
+        est = fit.result.items.set_index("item").loc[np.arange(1, 40), "b"].to_numpy()
+        return float(np.mean(est - b[1:]))
+
+    assert abs(error(held)) < 0.1
+    assert error(alone) > 0.25  # the one anchor's error moved the whole scale
+    # enough anchors: they hold the scale themselves
+    many = fit_pair(responses, live.iloc[:12], scale_items=live)
+    assert many.scale == {"held_by": "anchors", "n_items": 12}
