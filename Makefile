@@ -15,7 +15,7 @@ endif
 demo: api ## the closed loop: bank → students → Kafka → Dagster → calibrated API → students
 	$(PY) -m demo.run
 
-season: api ## six simulated days, two tenants: shifting cohorts, edits, leaks, nightly job; PASS/FAIL
+season: up ## six simulated days, two tenants: shifting cohorts, edits, leaks, nightly job; PASS/FAIL
 	$(PY) -m demo.season
 
 test: ## install what is missing, start the stack if needed, lint, run all tests

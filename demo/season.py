@@ -28,9 +28,12 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -49,6 +52,14 @@ from orchestration.prepare import install_dagster_home
 from orchestration.project import prepare_dbt_project
 from qbank.db import make_engine
 from qbank.settings import PROJECT_ROOT, get_settings
+from serving_api.server import uvicorn_command
+
+# The season's API: production's code and defaults but for the pretest share. Twenty new items a
+# day need about 4,000 pretest responses a day to be calibrated as they come; at the default 10%
+# of this season's ~12,000 answers a day the first day's new items would wait past the last
+# night (measured: none reached 200 in four days at 10%). A quarter of the positions is the
+# usual upper end for a bank that grows this fast.
+SEASON_API_ENV = {"PRETEST_SHARE": "0.25"}
 
 
 @dataclass(frozen=True)
@@ -75,10 +86,20 @@ class Plan:
     concurrency: int
 
 
+# Sized for what the must-shows measure, at the fewest answers (each costs two HTTP calls):
+# - night 1 calibrates the whole bank (≥ 200 responses per item: 360 · 50 / 60 = 300);
+# - by night 3, before the leak, most items are anchors (n ≥ 500 and SE(b) ≤ 0.15): days 2–3
+#   add about 110 scored responses per item each;
+# - from day 4 two days of responses measure three quarters of the anchors with 200 or more,
+#   the window drift is judged on (orchestration.calibration.JUDGED_SHARE);
+# - 60 items with 10-item adaptive quizzes leave room under r_max (mean exposure 10/60);
+# - pooled over days 2–6, 1,500 adaptive quizzes per exam code measure the maximum exposure to
+#   about ±0.02.
+# The answers needed grow with the bank: each item must reach its counts, whatever its size.
 FULL = Plan(
     days=6,
     exams=2,
-    items=150,
+    items=60,
     discriminating_bank=False,
     new_per_day=20,
     minor_edits=3,
@@ -87,16 +108,13 @@ FULL = Plan(
     compromised=10,
     compromise_day=4,
     compromise_shift=-1.0,
-    # Night 1 must calibrate the whole bank (≥ 200 responses per item: 750 · 50 / 150 = 250):
-    # scored positions use calibrated items only, so 20-item adaptive quizzes over the 28 items
-    # a 500-quiz day 1 calibrated had a realised maximum exposure of 0.80–0.87 on day 2.
-    day1_linear=750,
-    linear=120,
+    day1_linear=360,
+    linear=130,
     linear_length=50,
-    day1_adaptive=50,
-    adaptive=250,
-    late_adaptive=400,
-    adaptive_length=20,
+    day1_adaptive=20,
+    adaptive=300,
+    late_adaptive=300,
+    adaptive_length=10,
     topic_share=0.05,
     concurrency=48,
 )
@@ -239,6 +257,33 @@ def run_night(dagster_home: Path, log_path: Path) -> float:
     return time.monotonic() - started
 
 
+@contextmanager
+def season_api(log_path: Path, workers: int = 2) -> Iterator[str]:
+    """The season's own API (SEASON_API_ENV) on a free loopback port, stopped at the end."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    metrics_dir = log_path.parent / "prometheus"
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    env = os.environ | SEASON_API_ENV | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    cmd = uvicorn_command(port, workers, python=str(PROJECT_ROOT / ".venv/bin/python"))
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_api(base)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def next_run_number(engine) -> int:
     with engine.connect() as c:
         n = c.execute(
@@ -255,17 +300,25 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--small", action="store_true", help="the reduced season of the e2e test")
     ap.add_argument("--no-fail", action="store_true", help="exit 0 even when a judgment fails")
-    ap.add_argument("--api-url", default=None)
+    ap.add_argument(
+        "--api-url", default=None,
+        help="an API already running (default: the season starts its own, see SEASON_API_ENV)",
+    )  # fmt: skip
     ap.add_argument("--out", default=None, help="output directory (default .local/season/<run>)")
     args = ap.parse_args(argv)
     plan = SMALL if args.small else FULL
     if args.days:
         plan = Plan(**(asdict(plan) | {"days": args.days}))
-    settings = get_settings()
-    base = args.api_url or f"http://127.0.0.1:{settings.api_port}"
     # A stopped season (SIGTERM like Ctrl-C) still writes its table and judgments.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    season = run_season(plan, args.seed, base, Path(args.out) if args.out else None)
+    out = Path(args.out) if args.out else None
+    if args.api_url:
+        season = run_season(plan, args.seed, args.api_url, out)
+    else:
+        log = PROJECT_ROOT / ".local" / "season" / "api.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with season_api(log) as base:
+            season = run_season(plan, args.seed, base, out)
     judgments = season.result["judgments"]
     if not args.no_fail and not all(j["passed"] for j in judgments) and argv is None:
         sys.exit(1)
