@@ -257,6 +257,13 @@ def run_night(dagster_home: Path, log_path: Path) -> float:
     return time.monotonic() - started
 
 
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 @contextmanager
 def season_api(log_path: Path, workers: int = 2) -> Iterator[str]:
     """The season's own API (SEASON_API_ENV) on a free loopback port, stopped at the end."""
@@ -274,14 +281,20 @@ def season_api(log_path: Path, workers: int = 2) -> Iterator[str]:
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_api(base)
+        deadline = time.monotonic() + 60
+        while not _ready(base):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace").splitlines()[-5:]
+                raise SystemExit("[season] the season's API did not start:\n" + "\n".join(tail))
+            time.sleep(0.3)
         yield base
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 def next_run_number(engine) -> int:
