@@ -87,20 +87,26 @@ class Plan:
 
 
 # Sized for what the must-shows measure, at the fewest answers (each costs two HTTP calls):
-# - night 1 calibrates the whole bank (≥ 200 responses per item: 360 · 50 / 60 = 300);
-# - by night 3, before the leak, most items are anchors (n ≥ 500 and SE(b) ≤ 0.15): days 2–3
-#   add about 110 scored responses per item each;
+# - the bank is 60 discriminating items with central b (`season_bank.open_exam`): anchors need
+#   SE(b) ≤ 0.15 as well as n ≥ 500, and for the generated bank's spread of items (median a
+#   1.15) that takes n ≈ 1,200 for a third of them (measured: 5 of 60 at n = 530, 19 at
+#   1,170); for these, 38 of 60 at n = 700 — what a bank screened in pretest looks like;
+# - night 1 calibrates the whole bank (every position is scored before a set is live:
+#   500 · 50 / 60 ≈ 420 responses per item);
+# - by night 3, before the leak, most items are anchors: days 2–3 add about 135 scored
+#   responses per item each (a quarter of the positions are pretest, SEASON_API_ENV);
 # - from day 4 two days of responses measure three quarters of the anchors with 200 or more,
-#   the window drift is judged on (orchestration.calibration.JUDGED_SHARE);
-# - 60 items with 10-item adaptive quizzes leave room under r_max (mean exposure 10/60);
-# - pooled over days 2–6, 1,500 adaptive quizzes per exam code measure the maximum exposure to
-#   about ±0.02.
+#   the window drift is judged on (orchestration.calibration.JUDGED_SHARE), and the 10 leaks
+#   stay under a third of the judged anchors (MAX_DRIFT_SHARE);
+# - 10-item adaptive quizzes over 60+ items leave room under r_max (mean exposure ≤ 10/60);
+#   pooled over days 2–6, 1,500 adaptive quizzes per exam code measure the maximum exposure
+#   to about ±0.02.
 # The answers needed grow with the bank: each item must reach its counts, whatever its size.
 FULL = Plan(
     days=6,
     exams=2,
     items=60,
-    discriminating_bank=False,
+    discriminating_bank=True,
     new_per_day=20,
     minor_edits=3,
     substantive_edits=2,
@@ -108,8 +114,8 @@ FULL = Plan(
     compromised=10,
     compromise_day=4,
     compromise_shift=-1.0,
-    day1_linear=360,
-    linear=130,
+    day1_linear=500,
+    linear=140,
     linear_length=50,
     day1_adaptive=20,
     adaptive=300,
