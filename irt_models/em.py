@@ -6,8 +6,9 @@ log P_j(θ_q) (top) and log(1 − P_j(θ_q)) (bottom), the E-step is a single sp
 S·T (each person's log-likelihood at every quadrature point), and the expected counts of the
 M-step are Sᵀ·posterior (Bock & Aitkin 1981). No loop runs over persons.
 
-Priors (fixed; production uses the same): c ~ Beta(5, 17), a ~ LogNormal(0, 0.5) (log a ~
-N(0, 0.5²), the density of a), none on b. Estimates are posterior modes in (a, b, c); the M-step
+Priors: c ~ Beta(5, 17), a ~ LogNormal(μ_a, 0.5) (log a ~ N(μ_a, 0.5²), the density of a),
+none on b. μ_a is 0 unless the caller floats it to the bank's own mean log a
+(`irt_models.calibration`, ``float_a_prior``). Estimates are posterior modes in (a, b, c); the M-step
 works in (log a, b, logit c), which moves the mode nowhere since no Jacobian is added.
 """
 
@@ -100,10 +101,12 @@ def e_step(
     return lp, st @ lp, loglik
 
 
-def log_prior(a: FloatArray, c: FloatArray, use_c: bool) -> float:
-    """Σ over free items of log LogNormal(a; 0, 0.5) + log Beta(c; 5, 17), up to constants."""
+def log_prior(
+    a: FloatArray, c: FloatArray, use_c: bool, log_a_mean: float = LOG_A_PRIOR_MEAN
+) -> float:
+    """Σ over free items of log LogNormal(a; μ_a, 0.5) + log Beta(c; 5, 17), up to constants."""
     la = np.log(a)
-    out = float(np.sum(-la - 0.5 * ((la - LOG_A_PRIOR_MEAN) / LOG_A_PRIOR_SD) ** 2))
+    out = float(np.sum(-la - 0.5 * ((la - log_a_mean) / LOG_A_PRIOR_SD) ** 2))
     if use_c:
         out += float(np.sum((C_PRIOR_ALPHA - 1) * np.log(c) + (C_PRIOR_BETA - 1) * np.log1p(-c)))
     return out
@@ -141,6 +144,7 @@ def m_step(
     use_c: bool,
     priors: bool,
     n_newton: int = 3,
+    log_a_mean: float = LOG_A_PRIOR_MEAN,
 ) -> FloatArray:
     """Fisher-scoring M-step for every free item at once, in working parameters.
 
@@ -175,7 +179,7 @@ def m_step(
         if priors:
             la = x[:, 0]
             var_a = LOG_A_PRIOR_SD**2
-            grad[:, 0] += -1.0 - (la - LOG_A_PRIOR_MEAN) / var_a
+            grad[:, 0] += -1.0 - (la - log_a_mean) / var_a
             info[:, 0, 0] += 1.0 / var_a
             if use_c:
                 cc = expit(x[:, 2])

@@ -48,14 +48,16 @@ def _derivatives(
     return p, q, first, second
 
 
-def prior_curvature(a: FloatArray, c: FloatArray, use_c: bool, priors: bool) -> FloatArray:
-    """−∇² log prior in (a, b, c) per item: LogNormal(0, 0.5) on a, Beta(5, 17) on c."""
+def prior_curvature(
+    a: FloatArray, c: FloatArray, use_c: bool, priors: bool, log_a_mean: float = LOG_A_PRIOR_MEAN
+) -> FloatArray:
+    """−∇² log prior in (a, b, c) per item: LogNormal(μ_a, 0.5) on a, Beta(5, 17) on c."""
     k = 3 if use_c else 2
     out = np.zeros((a.size, k, k))
     if not priors:
         return out
     var = LOG_A_PRIOR_SD**2
-    std = (np.log(a) - LOG_A_PRIOR_MEAN) / var
+    std = (np.log(a) - log_a_mean) / var
     out[:, 0, 0] = -(1.0 + std - 1.0 / var) / (a * a)
     if use_c:
         out[:, 2, 2] = (C_PRIOR_ALPHA - 1) / c**2 + (C_PRIOR_BETA - 1) / (1 - c) ** 2
@@ -74,6 +76,7 @@ def item_information(
     *,
     use_c: bool,
     priors: bool,
+    log_a_mean: float = LOG_A_PRIOR_MEAN,
 ) -> tuple[FloatArray, FloatArray]:
     """Louis observed-information blocks (J × k × k) and expected complete-data blocks.
 
@@ -107,7 +110,7 @@ def item_information(
             score = post[persons[lo:hi]] @ table[col]
             outer[col % n_items] += score.T @ score
     observed += outer
-    prior = prior_curvature(a, c, use_c, priors)
+    prior = prior_curvature(a, c, use_c, priors, log_a_mean)
     return observed + prior, expected + prior
 
 

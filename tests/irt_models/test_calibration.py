@@ -200,6 +200,40 @@ def test_a_fixed_latent_distribution_sets_the_scale():
         calibrate_3pl(frame, latent=(0.0, 0.0))
 
 
+def test_a_floating_a_prior_does_not_flatten_a_discriminating_bank():
+    """40 items of a ≈ 1.6 at ~400 responses each: the fixed prior (mode a ≈ 0.78) flattens
+    them by ~15%; held fixed, they then make a N(0, 1) cohort look 1.2 wide. Floated to the
+    bank's own geometric mean, a is within 10% and the cohort's σ within 0.08."""
+    rng = np.random.default_rng(21)
+    n_items, n_persons, per = 40, 400, 40
+    a = rng.lognormal(np.log(1.6), 0.12, n_items)
+    b = rng.uniform(-1.0, 1.0, n_items)
+    c = rng.uniform(0.1, 0.25, n_items)
+
+    def respondents(mean, first):
+        theta = rng.normal(mean, 1.0, n_persons)
+        person = np.repeat(np.arange(n_persons), per)
+        item = np.argsort(rng.random((n_persons, n_items)), axis=1)[:, :per].ravel()
+        p = c[item] + (1 - c[item]) / (1 + np.exp(-a[item] * (theta[person] - b[item])))
+        return pd.DataFrame({"person": person + first, "item": item,
+                             "correct": rng.random(p.size) < p})  # fmt: skip
+
+    day1, day2 = respondents(0.0, 0), respondents(0.0, 10_000)
+    fixed = by_item(calibrate_3pl(day1), n_items)
+    floated_fit = calibrate_3pl(day1, float_a_prior=True)
+    floated = by_item(floated_fit, n_items)
+    assert np.mean(fixed["a"] / a) < 0.9
+    assert abs(np.mean(floated["a"] / a) - 1) < 0.1
+    assert floated_fit.a_prior_log_mean == pytest.approx(np.log(floated["a"]).mean() + 0.25)
+
+    def cohort_sd(held):
+        anchors = held.reset_index()[["item", "a", "b", "c"]]
+        return calibrate_3pl(day2, anchors, compute_se=False).latent_sd
+
+    assert cohort_sd(fixed) > 1.1
+    assert cohort_sd(floated) == pytest.approx(1.0, abs=0.08)
+
+
 def test_empty_and_tiny_inputs_report_without_estimating():
     empty = calibrate_3pl(pd.DataFrame({"person": [], "item": [], "correct": []}))
     assert empty.items.empty and empty.n_persons == 0 and empty.converged
