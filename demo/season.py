@@ -126,8 +126,9 @@ FULL = Plan(
 )
 # The e2e test (tests/e2e/test_season_small.py): one exam code, three short days. A bank of 12
 # discriminating items every linear quiz covers whole, so items reach anchor size (n ≥ 500,
-# SE(b) ≤ 0.15) on night 1, and a larger leak (b − 1.5) that shows through two days of history
-# against one: the test checks the mechanism, the full season the magnitudes.
+# SE(b) ≤ 0.15) on night 1 (600 responses each: at 520 only 3 of 12 did, and 2 leaks among 3
+# anchors are more than a third), and a larger leak (b − 1.5) on day 2, judged on day 2's
+# responses alone: the test checks the mechanism, the full season the magnitudes.
 SMALL = Plan(
     days=3,
     exams=1,
@@ -140,7 +141,7 @@ SMALL = Plan(
     compromised=2,
     compromise_day=2,
     compromise_shift=-1.5,
-    day1_linear=520,
+    day1_linear=600,
     linear=300,
     linear_length=12,
     day1_adaptive=0,
