@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     dagster_port: int = Field(3000, alias="QBANK_DAGSTER_PORT")
 
     database_url: str = ""
+    # Optional second database for raw/staging/marts (ingestion, dbt, the pipeline's reads).
+    # Unset: everything lives in DATABASE_URL, as on one cluster. Set: the content tables reach
+    # it by logical replication (`qbank analytics setup`), so the analytics load runs off the
+    # serving primary; the API never reads it.
+    analytics_database_url: str = ""
     redis_url: str = ""
     redis_namespace: str = "qbank"
     kafka_bootstrap: str = ""
@@ -98,6 +103,23 @@ class Settings(BaseSettings):
     def libpq_url(self) -> str:
         """The URL as psycopg's libpq wants it (no SQLAlchemy driver suffix)."""
         return libpq_url(self.database_url)
+
+    @property
+    def analytics_separate(self) -> bool:
+        """Whether raw/staging/marts live in a database of their own (ANALYTICS_DATABASE_URL)."""
+        return bool(self.analytics_database_url.strip())
+
+    @property
+    def analytics_url(self) -> str:
+        """Where raw/staging/marts live, with the psycopg (v3) driver: ANALYTICS_DATABASE_URL
+        when set, else the serving database. Computed, not filled in by the validator, so a copy
+        of the settings with another `database_url` (tests, benches) follows it."""
+        url = self.analytics_database_url.strip() or self.database_url
+        return normalise_pg_url(url)
+
+    @property
+    def analytics_libpq_url(self) -> str:
+        return libpq_url(self.analytics_url)
 
 
 def libpq_url(database_url: str) -> str:
