@@ -69,10 +69,15 @@ def analytics_setup(
         help="how the analytics cluster reaches the serving database (libpq); default: DATABASE_URL",
     ),
     wait: float = typer.Option(120.0, help="seconds to wait for the initial copy (0: do not wait)"),
+    if_configured: bool = typer.Option(
+        False, "--if-configured", help="do nothing when ANALYTICS_DATABASE_URL is unset (make up)"
+    ),
 ) -> None:
     """Migrate the analytics database, publish the content tables on the serving database and
     subscribe the analytics database to them. Idempotent: run it again after a migration."""
     settings = get_settings()
+    if if_configured and not settings.analytics_separate:
+        return
     try:
         report = analytics.setup(
             settings, admin_url=admin_url, publisher_conninfo=publisher_conninfo

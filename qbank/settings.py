@@ -32,6 +32,10 @@ class Settings(BaseSettings):
 
     # Local stack ports (used by `make up` and by the defaults below).
     pg_port: int = Field(55432, alias="QBANK_PG_PORT")
+    # QBANK_ANALYTICS=1: `make up` also starts the analytics cluster (scripts/stack.py) on this
+    # port, and ANALYTICS_DATABASE_URL defaults to its database `qbank_analytics`.
+    analytics_local: bool = Field(False, alias="QBANK_ANALYTICS")
+    analytics_pg_port: int = Field(55433, alias="QBANK_ANALYTICS_PG_PORT")
     redis_port: int = Field(56379, alias="QBANK_REDIS_PORT")
     kafka_port: int = Field(59092, alias="QBANK_KAFKA_PORT")
     kafka_controller_port: int = Field(59093, alias="QBANK_KAFKA_CONTROLLER_PORT")
@@ -80,6 +84,11 @@ class Settings(BaseSettings):
     def _fill_defaults_and_guard_prod(self) -> Settings:
         if not self.database_url:
             self.database_url = f"postgresql+psycopg://qbank:qbank@127.0.0.1:{self.pg_port}/qbank"
+        if self.analytics_local and not self.analytics_database_url.strip():
+            self.analytics_database_url = (
+                f"postgresql+psycopg://qbank:qbank@127.0.0.1:{self.analytics_pg_port}"
+                "/qbank_analytics"
+            )
         if not self.redis_url:
             self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         if not self.kafka_bootstrap:
