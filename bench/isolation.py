@@ -134,7 +134,11 @@ async def probe(port: int, toks: list[str], quizzes: list[list[str]], stop: asyn
     )
 
     def pct(xs: list[float], p: float) -> float:
-        return statistics.quantiles(xs, n=1000)[int(p * 10) - 1] if len(xs) > 10 else float("nan")
+        return (
+            statistics.quantiles(xs, n=1000, method="inclusive")[int(p * 10) - 1]
+            if len(xs) > 10
+            else float("nan")
+        )
 
     return {
         "next_n": len(next_ms), "errors": len(errors), "first_errors": errors[:3],
