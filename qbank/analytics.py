@@ -21,6 +21,7 @@ analytics role is not one.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -72,11 +73,15 @@ class SetupReport:
 
 
 def subscription_name(settings: Settings) -> str:
-    """One subscription (and replication slot: slot names are per cluster) per analytics
-    database, so several analytics databases may follow one serving cluster."""
-    dbname = psycopg.conninfo.conninfo_to_dict(settings.analytics_libpq_url).get("dbname", "")
-    slug = re.sub(r"[^a-z0-9_]", "_", str(dbname).lower())
-    return f"qbank_analytics_{slug}"[:63]
+    """One subscription (and replication slot: slot names are per publishing cluster) per
+    analytics database: its name and a digest of its address, so two analytics clusters with a
+    database of the same name may follow one serving cluster without taking each other's slot."""
+    info = psycopg.conninfo.conninfo_to_dict(settings.analytics_libpq_url)
+    dbname = str(info.get("dbname", ""))
+    where = f"{info.get('host', '')}:{info.get('port', '')}/{dbname}"
+    digest = hashlib.sha1(where.encode()).hexdigest()[:8]
+    slug = re.sub(r"[^a-z0-9_]", "_", dbname.lower())[:36]
+    return f"qbank_analytics_{slug}_{digest}"
 
 
 def _connect(url: str) -> psycopg.Connection:
@@ -176,18 +181,13 @@ def setup(
                 adm.execute(sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(sub)))
                 report.created.append("subscription enabled")
             return report
-        same_cluster = _system_identifier(pub) == _system_identifier(adm)
-        options = sql.SQL("")
-        if same_cluster:
-            if ensure_slot(pub, sub):
-                report.created.append("replication slot")
-            options = sql.SQL(" WITH (create_slot = false, slot_name = {})").format(
-                sql.Literal(sub)
-            )
-        elif pub.execute(
-            "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (sub,)
-        ).fetchone():
-            # Left by a subscription that was dropped while its publisher was unreachable.
+        # A slot without its subscription (dropped while the publisher was unreachable) holds
+        # an old position: the initial copy plus its backlog would apply rows twice.
+        _drop_slot(pub, sub)
+        options: sql.Composable = sql.SQL("")
+        if _system_identifier(pub) == _system_identifier(adm):
+            ensure_slot(pub, sub)
+            report.created.append("replication slot")
             options = sql.SQL(" WITH (create_slot = false, slot_name = {})").format(
                 sql.Literal(sub)
             )
@@ -272,14 +272,16 @@ def status(settings: Settings, *, admin_url: str | None = None) -> tuple[bool, l
             "JOIN pg_class c ON c.oid = r.srrelid WHERE r.srsubid = %s ORDER BY 1",
             (row[0],),
         ).fetchall()
-    return bool(row[1]), [TableState(t, SYNC_STATES.get(s, s)) for t, s in tables]
+    return bool(row[1]), [TableState(t, SYNC_STATES.get(s or "", s or "")) for t, s in tables]
 
 
-def wait_until_ready(settings: Settings, timeout: float = 60.0, **kw) -> list[TableState]:
+def wait_until_ready(
+    settings: Settings, timeout: float = 60.0, *, admin_url: str | None = None
+) -> list[TableState]:
     """Block until every subscribed table finished its initial copy (state `ready`)."""
     deadline = time.monotonic() + timeout
     while True:
-        enabled, tables = status(settings, **kw)
+        enabled, tables = status(settings, admin_url=admin_url)
         if enabled and tables and all(t.state == "ready" for t in tables):
             return tables
         if time.monotonic() > deadline:

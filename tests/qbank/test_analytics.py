@@ -34,7 +34,10 @@ def test_set_means_its_own_database() -> None:
     assert s.analytics_separate
     assert s.analytics_url == "postgresql+psycopg://a:b@warehouse:6432/qa"
     assert s.analytics_libpq_url == "postgresql://a:b@warehouse:6432/qa"
-    assert analytics.subscription_name(s) == "qbank_analytics_qa"
+    name = analytics.subscription_name(s)
+    assert name.startswith("qbank_analytics_qa_") and len(name) <= 63
+    elsewhere = s.model_copy(update={"analytics_database_url": "postgresql://a:b@other:6432/qa"})
+    assert analytics.subscription_name(elsewhere) != name
 
 
 def test_qbank_analytics_points_at_the_local_analytics_cluster() -> None:
