@@ -100,6 +100,8 @@ def api(two: TwoClusters) -> Iterator[Server]:
             "DATABASE_URL": two.settings.database_url,
             "ANALYTICS_DATABASE_URL": two.settings.analytics_database_url,
         },
+        # Beside benchmarks and other suites on this 2-core box, start-up took over 30 s once.
+        timeout=90,
     )
     yield server
     stop_server(server)
