@@ -14,6 +14,9 @@ adaptive quizzes (next, ~1 s, answer, ~1 s, …: bench.api's pace) until the loa
     one  — raw.events in the serving database itself (ANALYTICS_DATABASE_URL unset, as today)
     two  — raw.events in the analytics cluster (ANALYTICS_DATABASE_URL set)
 
+`--analytics-url` puts "two" in an existing database instead (another host: the setup this
+machine cannot show, where the clusters do not share cores and disk).
+
 The modes alternate (one, two, one, two, …) so drift of the machine's load hits both alike; each
 round starts from an empty raw.events and a CHECKPOINT on both clusters. Reported per round and
 as medians over rounds: `next` p50/p99/max, `answer` p99, errors, and the load's events/s. Both
@@ -34,6 +37,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -192,11 +196,19 @@ async def round_under_load(
     return {**stats, "load_rows": rows, "load_s": seconds, "events_per_s": rows / seconds}
 
 
-def reset(clusters: list[Cluster], targets: dict[str, tuple[Cluster, str]]) -> None:
-    for cluster, db in targets.values():
-        cluster.psql("TRUNCATE raw.events", db=db)
+def reset(clusters: list[Cluster], targets: dict[str, str], external: str | None) -> None:
+    """Empty raw.events in both targets and checkpoint every cluster, so each round starts alike."""
+    for url in targets.values():
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+            conn.execute("TRUNCATE raw.events")
     for cluster in clusters:
         cluster.psql("CHECKPOINT")
+    if external:
+        try:
+            with psycopg.connect(libpq_url(external), autocommit=True) as conn:
+                conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            pass  # PostgreSQL 15 keeps CHECKPOINT to superusers and pg_checkpoint members
 
 
 def main() -> int:
@@ -209,6 +221,11 @@ def main() -> int:
     ap.add_argument("--items", type=int, default=500)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=100_000, help="rows per COPY transaction")
+    ap.add_argument(
+        "--analytics-url",
+        help="an existing analytics database (e.g. on another host; migrated here, its "
+        "raw.events emptied each round) instead of a throw-away cluster on this machine",
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="qbank-isolation-"))
@@ -217,35 +234,42 @@ def main() -> int:
     try:
         serving = start_cluster(extra_conf=STACK_CONF, prefix="qbank-iso-serving-")
         clusters.append(serving)
-        analytics = start_cluster(extra_conf=STACK_CONF, prefix="qbank-iso-analytics-")
-        clusters.append(analytics)
         serving.create_database("qbank")
-        analytics.create_database("qbank_analytics")
-        serving_url, analytics_url = serving.url("qbank"), analytics.url("qbank_analytics")
+        serving_url = serving.url("qbank")
+        if args.analytics_url:
+            analytics_url = args.analytics_url
+        else:
+            analytics = start_cluster(extra_conf=STACK_CONF, prefix="qbank-iso-analytics-")
+            clusters.append(analytics)
+            analytics.create_database("qbank_analytics")
+            analytics_url = analytics.url("qbank_analytics")
         for url in (serving_url, analytics_url):
             migrations.upgrade(url)
-        log(f"clusters up: serving :{serving.port}, analytics :{analytics.port}")
+        log(
+            f"serving cluster :{serving.port}, analytics database {urlsplit(analytics_url).netloc.split('@')[-1]}"
+        )
         tenant, students = build_bank(serving_url, args.items, args.students)
         copy_file = work / "events.copy"
         t = time.perf_counter()
-        n = make_copy_file(libpq_url(analytics_url), args.events, copy_file)
+        n = make_copy_file(libpq_url(serving_url), args.events, copy_file)
         log(f"{n} events generated ({copy_file.stat().st_size / 2**20:.0f} MiB) "
             f"in {time.perf_counter() - t:.0f}s")  # fmt: skip
         port = free_port()
         server = start_server(serving_url, port, args.workers, work / "api.log")
         settings = Settings(database_url=serving_url)
         toks = tokens(settings, tenant, students)
-        targets = {"one": (serving, "qbank"), "two": (analytics, "qbank_analytics")}
+        targets = {"one": serving_url, "two": analytics_url}
         results: list[dict] = []
         for r in range(args.rounds):
             for mode in ("one", "two") if r % 2 == 0 else ("two", "one"):
-                reset(clusters, targets)
-                cluster, db = targets[mode]
+                reset(clusters, targets, args.analytics_url)
+                target = targets[mode]
                 quizzes = new_quizzes(f"http://127.0.0.1:{port}", toks, per_student=3)
-                log(f"round {r + 1} {mode}: COPY {n} events into {db} on :{cluster.port}")
+                where = urlsplit(target).netloc.split("@")[-1] + urlsplit(target).path
+                log(f"round {r + 1} {mode}: COPY {n} events into {where}")
                 res = uvloop.run(
                     round_under_load(
-                        port, toks, quizzes, libpq_url(cluster.url(db)), copy_file, args.chunk
+                        port, toks, quizzes, libpq_url(target), copy_file, args.chunk
                     )  # fmt: skip
                 )
                 res = {"round": r + 1, "mode": mode, **res}
