@@ -24,9 +24,10 @@ test: ## install what is missing, start the stack if needed, lint, run all tests
 install: ## venv + pinned packages, redis-server, chromium, Kafka jars
 	scripts/install.sh
 
-up: install ## start PostgreSQL, Redis, Kafka (idempotent), migrate, start the outbox relay
+up: install ## start PostgreSQL, Redis, Kafka (idempotent; QBANK_ANALYTICS=1: and the analytics cluster), migrate, replicate, start the outbox relay
 	$(PY) scripts/stack.py up
 	$(PY) -m qbank.cli db upgrade
+	$(PY) -m qbank.cli analytics setup --if-configured
 	$(PY) scripts/apps.py up relay
 
 down: ## stop the API, the relay and everything the stack started

@@ -157,16 +157,22 @@ def quiz_body(exam_code: str, adaptive: bool, length: int, mode: str) -> dict:
     return {"mode": mode, "adaptive": adaptive, "exam_code": exam_code, "num_questions": length}
 
 
-def summary(engine, tenant_id, exam_code: str, truth, r1_adaptive, r2, enough: int) -> dict:
+def summary(
+    engine, analytics_engine, tenant_id, exam_code: str, truth, r1_adaptive, r2, enough: int
+) -> dict:
     """The closing figures; `enough` responses make an item count for calibration recovery
-    (200 in the full demo)."""
+    (200 in the full demo). Raw events and marts are read where they live (the analytics
+    database when ANALYTICS_DATABASE_URL is set), quizzes and parameters on the serving one."""
     with engine.connect() as c:
+        quiz_ids = list(
+            c.execute(
+                text("SELECT id FROM quiz_sessions WHERE tenant_id=:t AND exam_code=:e"),
+                {"t": tenant_id, "e": exam_code},
+            ).scalars()
+        )
+    with analytics_engine.connect() as c:
         events = c.execute(
-            text(
-                "SELECT count(*) FROM raw.events e JOIN quiz_sessions q ON q.id = e.quiz_id "
-                "WHERE q.tenant_id=:t AND q.exam_code=:e"
-            ),
-            {"t": tenant_id, "e": exam_code},
+            text("SELECT count(*) FROM raw.events WHERE quiz_id = ANY(:q)"), {"q": quiz_ids}
         ).scalar_one()
         mart_rows = c.execute(
             text("SELECT count(*) FROM marts.fact_responses WHERE tenant_id=:t AND exam_code=:e"),
@@ -181,6 +187,7 @@ def summary(engine, tenant_id, exam_code: str, truth, r1_adaptive, r2, enough: i
                 {"t": tenant_id, "e": exam_code},
             ).all()
         )
+    with engine.connect() as c:
         params = c.execute(
             text(
                 "SELECT question_id, b, k FROM live_item_parameters "
@@ -296,7 +303,15 @@ def main(argv: list[str] | None = None) -> dict:
     marks["round 2"] = time.monotonic()
     wait_outbox_drained(engine)
 
-    result = summary(engine, tenant_id, exam_code, truth, r1_adaptive, r2, plan.min_respondents)
+    analytics_engine = (
+        make_engine(settings.model_copy(update={"database_url": settings.analytics_url}))
+        if settings.analytics_separate
+        else engine
+    )
+    result = summary(
+        engine, analytics_engine, tenant_id, exam_code, truth, r1_adaptive, r2,
+        plan.min_respondents,
+    )  # fmt: skip
     result["minutes"] = round((time.monotonic() - started) / 60, 1)
     previous, phases = started, []
     for name, at in marks.items():

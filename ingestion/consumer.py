@@ -3,6 +3,9 @@
     python -m ingestion.consumer                  # run as a service (consumer group, scale out)
     python -m ingestion.consumer --until-caught-up  # read up to the current end, then exit
 
+The raw tables live in the analytics database (`Settings.analytics_url`: ANALYTICS_DATABASE_URL
+when set, else the serving database), like the offsets stored with them.
+
 Positions come from PostgreSQL (`raw.ingestion_offsets`, written with the rows by
 `ingestion.raw_loader`), never from Kafka's committed offsets: on start, and whenever the group
 hands this process a partition, it seeks to the stored offset. Kafka's committed offsets are updated
@@ -173,7 +176,7 @@ class EventConsumer:
     def _open(self) -> None:
         _short_switch_interval(True)
         self._short_switch = True
-        self._loader = RawLoader(self.settings.database_url, self.group)
+        self._loader = RawLoader(self.settings.analytics_url, self.group)
         self._writer = _Writer(self._loader, self.pipeline_depth)
         self._consumer = KafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap,
@@ -338,7 +341,7 @@ def consumer_lag(settings: Settings | None = None) -> dict[int, int]:
         beginning = consumer.beginning_offsets(tps)
     finally:
         consumer.close(autocommit=False)
-    with RawLoader(settings.database_url, settings.kafka_consumer_group) as loader:
+    with RawLoader(settings.analytics_url, settings.kafka_consumer_group) as loader:
         stored = loader.stored_offsets(settings.kafka_topic_events)
     return {
         tp.partition: max(0, end[tp] - max(stored.get(tp.partition, 0), beginning[tp]))

@@ -85,7 +85,7 @@ def republish_parameter_set(
     context: dg.OpExecutionContext, config: RepublishConfig, qbank: QBankSettingsResource
 ) -> None:
     try:
-        outcome = activate_set(qbank.engine, config.set_id)
+        outcome = activate_set(qbank.serving_engine, config.set_id)
     except PublishRefused as exc:
         raise dg.Failure(str(exc)) from None
     context.log.info(

@@ -1,8 +1,9 @@
 """dbt's connection, derived from QBank's one settings object.
 
 `dbt_qbank/profiles.yml` reads QBANK_DBT_HOST/PORT/USER/PASSWORD/DBNAME; this module computes them
-from `Settings.database_url` (whatever driver or defaults produced it), so dbt always talks to the
-database the rest of QBank uses. Analytics engineers run dbt through it:
+from `Settings.analytics_url` (whatever driver or defaults produced it), so dbt always talks to the
+database the raw tables are loaded into: ANALYTICS_DATABASE_URL when it is set (the content tables
+reach it by logical replication), else the serving database. Analytics engineers run dbt through it:
 
     python -m orchestration.dbt_env build --select fact_responses+
     make dbt ARGS="docs generate"
@@ -21,8 +22,8 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_qbank"
 
 
 def dbt_env(settings: Settings | None = None) -> dict[str, str]:
-    """The QBANK_DBT_* variables `profiles.yml` reads, from the settings' database URL."""
-    url = make_url((settings or get_settings()).sync_database_url)
+    """The QBANK_DBT_* variables `profiles.yml` reads, from the settings' analytics URL."""
+    url = make_url((settings or get_settings()).analytics_url)
     return {
         "QBANK_DBT_HOST": url.host or "127.0.0.1",
         "QBANK_DBT_PORT": str(url.port or 5432),

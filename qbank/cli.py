@@ -9,10 +9,11 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from qbank import migrations, parameter_sets
+from qbank import analytics, migrations, parameter_sets
 from qbank.db import make_engine, session_scope
 from qbank.models import ROLES, Tenant, User
 from qbank.passwords import hash_password
+from qbank.settings import get_settings
 
 app = typer.Typer(help="QBank operator commands.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -24,7 +25,12 @@ params_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
+analytics_app = typer.Typer(
+    help="The analytics database (ANALYTICS_DATABASE_URL): replication of the content.",
+    no_args_is_help=True,
+)
 app.add_typer(params_app, name="params")
+app.add_typer(analytics_app, name="analytics")
 
 
 def fail(message: str) -> NoReturn:
@@ -34,9 +40,67 @@ def fail(message: str) -> NoReturn:
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
-    """Apply migrations up to REVISION (default head)."""
+    """Apply migrations up to REVISION (default head); with ANALYTICS_DATABASE_URL set, the
+    analytics database first (a new column must exist on the subscriber before rows carrying
+    it are replicated)."""
+    settings = get_settings()
+    if settings.analytics_separate:
+        migrations.upgrade(settings.analytics_url, revision=revision)
+        typer.echo(f"analytics database at {revision}")
     migrations.upgrade(revision=revision)
     typer.echo(f"database at {revision}")
+
+
+ADMIN_URL_OPT = typer.Option(
+    None,
+    "--admin-url",
+    envvar="ANALYTICS_ADMIN_URL",
+    help="a superuser connection to the analytics database, for CREATE SUBSCRIPTION "
+    "(PostgreSQL 15); default: ANALYTICS_DATABASE_URL",
+)
+
+
+@analytics_app.command("setup")
+def analytics_setup(
+    admin_url: str | None = ADMIN_URL_OPT,
+    publisher_conninfo: str | None = typer.Option(
+        None,
+        "--publisher-conninfo",
+        help="how the analytics cluster reaches the serving database (libpq); default: DATABASE_URL",
+    ),
+    wait: float = typer.Option(120.0, help="seconds to wait for the initial copy (0: do not wait)"),
+    if_configured: bool = typer.Option(
+        False, "--if-configured", help="do nothing when ANALYTICS_DATABASE_URL is unset (make up)"
+    ),
+) -> None:
+    """Migrate the analytics database, publish the content tables on the serving database and
+    subscribe the analytics database to them. Idempotent: run it again after a migration."""
+    settings = get_settings()
+    if if_configured and not settings.analytics_separate:
+        return
+    try:
+        report = analytics.setup(
+            settings, admin_url=admin_url, publisher_conninfo=publisher_conninfo
+        )
+        for line in report.lines():
+            typer.echo(line)
+        if wait > 0:
+            tables = analytics.wait_until_ready(settings, timeout=wait, admin_url=admin_url)
+            typer.echo(f"initial copy done: {len(tables)} tables ready")
+    except analytics.AnalyticsSetupError as exc:
+        fail(str(exc))
+
+
+@analytics_app.command("status")
+def analytics_status(admin_url: str | None = ADMIN_URL_OPT) -> None:
+    """The subscription and the replication state of each table."""
+    try:
+        enabled, tables = analytics.status(get_settings(), admin_url=admin_url)
+    except analytics.AnalyticsSetupError as exc:
+        fail(str(exc))
+    typer.echo(f"subscription {'enabled' if enabled else 'DISABLED'}")
+    for t in tables:
+        typer.echo(f"  {t.table:<24} {t.state}")
 
 
 @tenant_app.command("create")

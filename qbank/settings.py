@@ -32,6 +32,10 @@ class Settings(BaseSettings):
 
     # Local stack ports (used by `make up` and by the defaults below).
     pg_port: int = Field(55432, alias="QBANK_PG_PORT")
+    # QBANK_ANALYTICS=1: `make up` also starts the analytics cluster (scripts/stack.py) on this
+    # port, and ANALYTICS_DATABASE_URL defaults to its database `qbank_analytics`.
+    analytics_local: bool = Field(False, alias="QBANK_ANALYTICS")
+    analytics_pg_port: int = Field(55433, alias="QBANK_ANALYTICS_PG_PORT")
     redis_port: int = Field(56379, alias="QBANK_REDIS_PORT")
     kafka_port: int = Field(59092, alias="QBANK_KAFKA_PORT")
     kafka_controller_port: int = Field(59093, alias="QBANK_KAFKA_CONTROLLER_PORT")
@@ -39,6 +43,11 @@ class Settings(BaseSettings):
     dagster_port: int = Field(3000, alias="QBANK_DAGSTER_PORT")
 
     database_url: str = ""
+    # Optional second database for raw/staging/marts (ingestion, dbt, the pipeline's reads).
+    # Unset: everything lives in DATABASE_URL, as on one cluster. Set: the content tables reach
+    # it by logical replication (`qbank analytics setup`), so the analytics load runs off the
+    # serving primary; the API never reads it.
+    analytics_database_url: str = ""
     redis_url: str = ""
     redis_namespace: str = "qbank"
     kafka_bootstrap: str = ""
@@ -75,6 +84,11 @@ class Settings(BaseSettings):
     def _fill_defaults_and_guard_prod(self) -> Settings:
         if not self.database_url:
             self.database_url = f"postgresql+psycopg://qbank:qbank@127.0.0.1:{self.pg_port}/qbank"
+        if self.analytics_local and not self.analytics_database_url.strip():
+            self.analytics_database_url = (
+                f"postgresql+psycopg://qbank:qbank@127.0.0.1:{self.analytics_pg_port}"
+                "/qbank_analytics"
+            )
         if not self.redis_url:
             self.redis_url = f"redis://127.0.0.1:{self.redis_port}/0"
         if not self.kafka_bootstrap:
@@ -98,6 +112,23 @@ class Settings(BaseSettings):
     def libpq_url(self) -> str:
         """The URL as psycopg's libpq wants it (no SQLAlchemy driver suffix)."""
         return libpq_url(self.database_url)
+
+    @property
+    def analytics_separate(self) -> bool:
+        """Whether raw/staging/marts live in a database of their own (ANALYTICS_DATABASE_URL)."""
+        return bool(self.analytics_database_url.strip())
+
+    @property
+    def analytics_url(self) -> str:
+        """Where raw/staging/marts live, with the psycopg (v3) driver: ANALYTICS_DATABASE_URL
+        when set, else the serving database. Computed, not filled in by the validator, so a copy
+        of the settings with another `database_url` (tests, benches) follows it."""
+        url = self.analytics_database_url.strip() or self.database_url
+        return normalise_pg_url(url)
+
+    @property
+    def analytics_libpq_url(self) -> str:
+        return libpq_url(self.analytics_url)
 
 
 def libpq_url(database_url: str) -> str:

@@ -4,6 +4,10 @@
     python scripts/stack.py down [--only FILE]    stop what runs (or only what FILE recorded)
     python scripts/stack.py status
 
+With QBANK_ANALYTICS=1 a second PostgreSQL cluster, for raw/staging/marts, runs beside the first
+(port QBANK_ANALYTICS_PG_PORT, 55433; database `qbank_analytics`); `qbank analytics setup` then
+subscribes it to the serving database's content (README: "Analytics off the serving primary").
+
 Idempotent: `up` twice is harmless, data survives `down`/`up`. Every listener binds 127.0.0.1.
 A service whose URL (DATABASE_URL, REDIS_URL, KAFKA_BOOTSTRAP) points elsewhere is left alone.
 State lives under `.local/` (PostgreSQL's cluster under /var/tmp when the `postgres` user cannot
@@ -106,25 +110,35 @@ def run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 # --------------------------------------------------------------------------- PostgreSQL
 class Postgres:
+    """The serving cluster: the API's database `qbank`."""
+
     name = "postgresql"
+    label = "PostgreSQL 15"
+    dirname = "pg"
+    dbname = "qbank"
+    # The serving role owns the published content tables and opens the analytics cluster's
+    # subscription connection: logical replication wants REPLICATION of it.
+    role_options = "LOGIN CREATEDB PASSWORD 'qbank'"
+    replication_role = True
 
     def __init__(self, s: Settings):
         u = urlsplit(s.sync_database_url)
         self.port = s.pg_port
         self.managed = is_local(u.hostname, u.port, s.pg_port)
+        self.analytics = s.analytics_local
         self.as_root = os.geteuid() == 0
         self.home = self._home()
         self.data = self.home / "data"
 
     def _home(self) -> Path:
-        link = LOCAL / "pg"
+        link = LOCAL / self.dirname
         if os.geteuid() != 0:
             return link
         if link.is_symlink():  # an existing cluster stays where it was created
             return Path(os.readlink(link))
         # initdb/pg_ctl refuse root: the cluster belongs to `postgres`, who must reach it.
         digest = hashlib.sha1(str(LOCAL).encode()).hexdigest()[:10]
-        return Path(f"/var/tmp/qbank-{digest}/pg")
+        return Path(f"/var/tmp/qbank-{digest}/{self.dirname}")
 
     def _as_owner(self, cmd: list[str], **kw) -> subprocess.CompletedProcess:
         if self.as_root:
@@ -170,7 +184,7 @@ class Postgres:
             for p in (self.home, self.home.parent):
                 os.chown(p, pg.pw_uid, pg.pw_gid)
             LOCAL.mkdir(exist_ok=True)
-            link = LOCAL / "pg"
+            link = LOCAL / self.dirname
             if not link.exists():
                 link.symlink_to(self.home)
         self._as_owner(
@@ -199,6 +213,9 @@ class Postgres:
                 "shared_buffers = 256MB\n"
                 "fsync = on\n"
                 "synchronous_commit = on\n"
+                # Logical replication (the analytics cluster's subscription) decodes the WAL:
+                # set from the start, since changing wal_level takes a restart.
+                "wal_level = logical\n"
                 "log_min_messages = warning\n"
             )
         self._bootstrapped = False
@@ -206,7 +223,7 @@ class Postgres:
     def start(self) -> None:
         self.init()
         if not self.running():
-            log(f"starting PostgreSQL 15 on 127.0.0.1:{self.port}")
+            log(f"starting {self.label} on 127.0.0.1:{self.port}")
             self._as_owner(
                 [
                     str(PG_BIN / "pg_ctl"),
@@ -221,46 +238,49 @@ class Postgres:
                 ],
                 stdout=subprocess.DEVNULL,
             )
-        wait_for("PostgreSQL", lambda: port_open(self.port))
+        wait_for(self.label, lambda: port_open(self.port))
         self.bootstrap()
+
+    def _query(self, sql: str) -> str:
+        return subprocess.run(
+            (["runuser", "-u", "postgres", "--"] if self.as_root else [])
+            + [str(PG_BIN / "psql"), "-X", "-tA", "-h", str(self.home), "-p", str(self.port),
+               "-U", "postgres", "-d", "postgres", "-c", sql],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()  # fmt: skip
 
     def bootstrap(self) -> None:
         # Idempotent: role, database and extensions (also in template1, for test databases).
         self._psql(
             "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='qbank') THEN "
-            "CREATE ROLE qbank LOGIN CREATEDB PASSWORD 'qbank'; END IF; END$$;"
+            f"CREATE ROLE qbank {self.role_options}; END IF; END$$;"
         )
+        if self.replication_role and self.analytics:
+            self._psql("ALTER ROLE qbank REPLICATION")
+        wal_level = self._query("SHOW wal_level")
+        if wal_level != "logical":
+            # A cluster made before wal_level=logical was in its configuration: set it for the
+            # next start; restarting here would cut every client of a running stack.
+            self._psql("ALTER SYSTEM SET wal_level = 'logical'")
+            self._psql("SELECT pg_reload_conf()")  # pg_settings then shows pending_restart
+            log(
+                f"{self.label} runs with wal_level={wal_level}; set to logical for its next start "
+                "(`make down && make up` when nothing depends on it): the analytics replication "
+                "needs it"
+            )
         for db in ("template1",):
             self._psql(
                 "CREATE EXTENSION IF NOT EXISTS ltree; CREATE EXTENSION IF NOT EXISTS pgcrypto;", db
             )
-        exists = subprocess.run(
-            (["runuser", "-u", "postgres", "--"] if self.as_root else [])
-            + [
-                str(PG_BIN / "psql"),
-                "-X",
-                "-tA",
-                "-h",
-                str(self.home),
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-c",
-                "SELECT 1 FROM pg_database WHERE datname='qbank'",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        exists = self._query(f"SELECT 1 FROM pg_database WHERE datname='{self.dbname}'")
         if not exists:
-            self._psql("CREATE DATABASE qbank OWNER qbank")
+            self._psql(f"CREATE DATABASE {self.dbname} OWNER qbank")
 
     def stop(self) -> None:
         if pid_alive(self.pid()):
-            log("stopping PostgreSQL")
+            log(f"stopping {self.label}")
             self._as_owner(
                 [str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
                 stdout=subprocess.DEVNULL,
@@ -268,6 +288,29 @@ class Postgres:
 
     def status(self) -> str:
         return f"running pid {self.pid()} on 127.0.0.1:{self.port}" if self.running() else "stopped"
+
+
+class AnalyticsPostgres(Postgres):
+    """The analytics cluster (QBANK_ANALYTICS=1): raw, staging and marts in `qbank_analytics`,
+    the content tables subscribed from the serving cluster."""
+
+    name = "postgresql-analytics"
+    label = "PostgreSQL 15 (analytics)"
+    dirname = "pg-analytics"
+    dbname = "qbank_analytics"
+    # PostgreSQL 15 lets only superusers CREATE SUBSCRIPTION (16 adds pg_create_subscription).
+    # This loopback cluster holds derived data only; a production one keeps its application
+    # role plain and gives `qbank analytics setup --admin-url` a superuser instead.
+    role_options = "LOGIN CREATEDB SUPERUSER PASSWORD 'qbank'"
+    replication_role = False
+
+    def __init__(self, s: Settings):
+        super().__init__(s)
+        u = urlsplit(s.analytics_url)
+        self.port = s.analytics_pg_port
+        self.managed = is_local(u.hostname, u.port, s.analytics_pg_port)
+        # `up` starts it only when asked; `down` and `status` see it whenever it exists.
+        self.wanted = s.analytics_local
 
 
 # --------------------------------------------------------------------------- Redis
@@ -500,7 +543,10 @@ class Kafka:
 
 
 def services(s: Settings) -> list:
-    return [Postgres(s), Redis(s), Kafka(s)]
+    # The analytics cluster: started with QBANK_ANALYTICS=1, stopped by `down` once it exists.
+    analytics = AnalyticsPostgres(s)
+    extra = [analytics] if s.analytics_local or analytics.home.exists() else []
+    return [Postgres(s), *extra, Redis(s), Kafka(s)]
 
 
 def main() -> None:
@@ -519,6 +565,8 @@ def main() -> None:
             if not svc.managed:
                 log(f"{svc.name}: external, left alone")
                 continue
+            if not getattr(svc, "wanted", True):
+                continue
             was_running = svc.running()
             svc.start()
             if not was_running:
@@ -534,7 +582,7 @@ def main() -> None:
     else:
         for svc in svcs:
             state = svc.status() if svc.managed else "external (not managed by this stack)"
-            print(f"{svc.name:<11} {state}")
+            print(f"{svc.name:<21} {state}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,10 @@ os.environ.update(
     {
         "QBANK_ENV": "test",
         "DATABASE_URL": database_url(TEST_DB),
+        # One database unless a test says otherwise (tests/qbank/test_analytics.py), whatever
+        # the developer's environment or .env sets.
+        "ANALYTICS_DATABASE_URL": "",
+        "QBANK_ANALYTICS": "0",
         "REDIS_URL": BASE_SETTINGS.redis_url,
         "REDIS_NAMESPACE": f"qbank_test_{RUN_ID}",
         "KAFKA_BOOTSTRAP": BASE_SETTINGS.kafka_bootstrap,

@@ -28,6 +28,7 @@ def raw_events(context: dg.AssetExecutionContext, qbank: QBankSettingsResource):
     settings = qbank.settings()
     report = EventConsumer(settings, batch_size=qbank.ingest_batch_size).run_until_caught_up()
     lag = consumer_lag(settings)
+    replica_wait = qbank.wait_for_replica()
     context.log.info(
         f"{report.messages} messages: {report.loaded} loaded, {report.duplicates} duplicates, "
         f"{report.dead_lettered} dead-lettered in {report.seconds:.1f}s"
@@ -45,6 +46,9 @@ def raw_events(context: dg.AssetExecutionContext, qbank: QBankSettingsResource):
             if report.seconds
             else 0.0,
             "topic": settings.kafka_topic_events,
+            "analytics_database": f"separate (replica caught up in {replica_wait:.2f}s)"
+            if replica_wait is not None
+            else "the serving database",
         }
     )
     yield dg.AssetCheckResult(

@@ -104,10 +104,12 @@ def _anchor_table(pair: PairCalibration, limit: int = 200) -> dg.MetadataValue:
 def item_calibration(
     context: dg.AssetExecutionContext, config: CalibrationConfig, qbank: QBankSettingsResource
 ):
+    # The live sets it links to were written on the serving side: read them once replicated.
+    qbank.wait_for_replica()
     pairs: dict[str, PairCalibration] = {}
-    for tenant_id, exam_code in exam_pairs(qbank.engine):
+    for tenant_id, exam_code in exam_pairs(qbank.analytics_engine):
         pair = calibrate_pair(
-            qbank.engine,
+            qbank.analytics_engine,
             tenant_id,
             exam_code,
             min_respondents=config.min_respondents,
@@ -220,7 +222,7 @@ def exposure_control(
     realised: dict[str, dict] = {}
     for key, pair in item_calibration.items():
         profile = traffic_profile(
-            qbank.engine,
+            qbank.analytics_engine,
             pair.tenant_id,
             pair.exam_code,
             window_days=config.window_days,
@@ -231,7 +233,10 @@ def exposure_control(
         topics = profile.quota_topics()
         membership = (
             quota_membership(
-                qbank.engine, pair.tenant_id, pair.calibrated["question_version_id"], topics
+                qbank.analytics_engine,
+                pair.tenant_id,
+                pair.calibrated["question_version_id"],
+                topics,
             )
             if topics
             else None
@@ -254,14 +259,14 @@ def exposure_control(
         )
         # The realised exposure K answer for: adaptive quizzes since a set first went live (in
         # the window). Cold-start quizzes had no K and would warn every new exam code's first night.
-        first = first_activation(qbank.engine, pair.tenant_id, pair.exam_code)
+        first = first_activation(qbank.analytics_engine, pair.tenant_id, pair.exam_code)
         if first is None:
             realised[key] = {"window": "no parameter set live yet: exposure control not in force",
                              "adaptive_quizzes": 0, "max_exposure": None, "n_over": 0}  # fmt: skip
         else:
             since = max(first, profile.until - timedelta(days=config.window_days))
             items, n_quizzes = realised_exposure(
-                qbank.engine, pair.tenant_id, pair.exam_code, since, profile.until
+                qbank.analytics_engine, pair.tenant_id, pair.exam_code, since, profile.until
             )
             realised[key] = realised_summary(
                 items, n_quizzes, config.r_max, f"since {since.isoformat()}"
@@ -352,7 +357,7 @@ def published_item_parameters(
         if exposure is None:
             raise dg.Failure(f"no exposure control for {key}: materialize exposure_control first")
         outcome = publish_calibration(
-            qbank.engine,
+            qbank.serving_engine,
             pair,
             exposure.k,
             checks,
@@ -421,8 +426,8 @@ def cat_simulation_report(
     context: dg.AssetExecutionContext, config: SimulationConfig, qbank: QBankSettingsResource
 ) -> dg.MaterializeResult:
     rows, metadata = [], {}
-    for tenant_id, exam_code, set_id in active_pairs(qbank.engine):
-        bank = live_bank(qbank.engine, tenant_id, exam_code)
+    for tenant_id, exam_code, set_id in active_pairs(qbank.serving_engine):
+        bank = live_bank(qbank.serving_engine, tenant_id, exam_code)
         if bank.empty:
             continue
         report = simulate_live_bank(

@@ -87,3 +87,52 @@ def test_up_twice_down_up_keeps_data(stack_env):
     stack(env, "up")
     with psycopg.connect(dsn) as c:
         assert c.execute("SELECT v FROM keep_me").fetchone()[0] == 42
+
+
+def test_qbank_analytics_adds_a_replicated_analytics_cluster(stack_env):
+    """QBANK_ANALYTICS=1: a second PostgreSQL on its own port, migrated and subscribed by the
+    same commands `make up` runs; `down` stops it too. Redis and Kafka are pointed elsewhere so
+    only the two PostgreSQL clusters start."""
+    env, ports, state = stack_env
+    analytics_port = free_port()
+    env = env | {
+        "QBANK_ANALYTICS": "1",
+        "QBANK_ANALYTICS_PG_PORT": str(analytics_port),
+        "ANALYTICS_DATABASE_URL": "",  # the local analytics cluster's default
+        "REDIS_URL": "redis://192.0.2.1:6379/0",  # TEST-NET: never local, never started
+        "KAFKA_BOOTSTRAP": "192.0.2.1:9092",
+    }
+    stack(env, "up")
+    assert "starting" not in stack(env, "up")
+    assert listening(ports["PG"]) and listening(analytics_port)
+
+    def cli(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "qbank.cli", *args], env=env, cwd=PROJECT_ROOT,
+            check=True, capture_output=True, text=True, timeout=240,
+        ).stdout  # fmt: skip
+
+    assert "analytics database at head" in cli("db", "upgrade")
+    assert "8 tables ready" in cli("analytics", "setup", "--if-configured")
+    assert "nothing new" in cli("analytics", "setup")
+    serving = f"host=127.0.0.1 port={ports['PG']} dbname=qbank user=qbank password=qbank"
+    with psycopg.connect(serving, autocommit=True) as c:
+        c.execute("INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), 'lc', 'Lc')")
+    from qbank import analytics
+    from qbank.settings import Settings
+
+    settings = Settings(
+        database_url=f"postgresql://qbank:qbank@127.0.0.1:{ports['PG']}/qbank",
+        QBANK_ANALYTICS="1",
+        QBANK_ANALYTICS_PG_PORT=str(analytics_port),
+    )
+    analytics.wait_until_caught_up(settings)
+    with psycopg.connect(settings.analytics_libpq_url) as c:
+        assert c.execute("SELECT count(*) FROM tenants WHERE slug = 'lc'").fetchone()[0] == 1
+
+    assert "postgresql-analytics  running" in stack(env, "status")
+    stack(env, "down")
+    assert not listening(ports["PG"]) and not listening(analytics_port)
+    analytics_home = str((state / "pg-analytics").resolve())  # under /var/tmp when root
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert analytics_home not in ps, "the analytics cluster survived `down`"

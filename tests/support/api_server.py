@@ -39,8 +39,9 @@ def start_server(
     name: str,
     env_overrides: dict[str, str] | None = None,
     wait: bool = True,
+    timeout: float = 30.0,
 ) -> Server:
-    """The API in its own process, on a free loopback port."""
+    """The API in its own process, on a free loopback port (healthy within `timeout` s)."""
     ARTIFACTS.mkdir(exist_ok=True)
     port = free_port()
     log_path = ARTIFACTS / f"api-{name}.log"
@@ -54,7 +55,7 @@ def start_server(
     )
     server = Server(f"http://127.0.0.1:{port}", proc, log_path)
     if wait:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"API exited with {proc.returncode}:\n{server.logs()[-3000:]}")
