@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import tempfile
+from pathlib import Path
 
 from dagster_dbt import DbtProject
 
@@ -20,18 +22,30 @@ from qbank.settings import Settings, get_settings
 log = logging.getLogger("qbank.orchestration")
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+# What `dbt parse` leaves that the definitions and later dbt invocations read.
+PARSE_OUTPUTS = ("manifest.json", "partial_parse.msgpack", "semantic_manifest.json")
 
 
 def prepare_dbt_project(settings: Settings | None = None) -> None:
     """`dbt parse` into the project's target dir: manifest.json, and partial_parse.msgpack that
-    every dagster-dbt invocation copies to start from (no database access)."""
+    every dagster-dbt invocation copies to start from (no database access).
+
+    The parse writes into a directory of its own and the files are then renamed into place:
+    a process loading the definitions meanwhile (`make ui`, another run, a parallel test
+    worker) reads the old manifest or the new one, never half of one."""
     export_dbt_env(settings or get_settings())
-    subprocess.run(
-        [DBT_EXECUTABLE, "parse", "--quiet", "--target-path", str(dbt_project.target_path)],
-        cwd=dbt_project.project_dir,
-        env=os.environ.copy(),
-        check=True,
-    )
+    target = Path(dbt_project.manifest_path).parent  # target_path is relative to the project
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".parse-", dir=target) as scratch:
+        subprocess.run(
+            [DBT_EXECUTABLE, "parse", "--quiet", "--target-path", scratch],
+            cwd=dbt_project.project_dir,
+            env=os.environ.copy(),
+            check=True,
+        )
+        for name in PARSE_OUTPUTS:
+            if (Path(scratch) / name).exists():
+                os.replace(Path(scratch) / name, target / name)
 
 
 def ensure_manifest(settings: Settings | None = None) -> None:
