@@ -39,7 +39,7 @@ def start_server(
     name: str,
     env_overrides: dict[str, str] | None = None,
     wait: bool = True,
-    timeout: float = 30.0,
+    timeout: float = 90.0,
 ) -> Server:
     """The API in its own process, on a free loopback port (healthy within `timeout` s)."""
     ARTIFACTS.mkdir(exist_ok=True)
