@@ -24,8 +24,8 @@ from demo import season_bank as bank
 from demo.setup import create_students
 
 
-# About 4 minutes on a quiet machine (three nightly runs are most of it); the margin is for a
-# busy one (a machine loaded 7× over its cores took 15 minutes for the first two days).
+# Three nightly runs are most of it; the margin is for a busy machine (at a load average of 11
+# on 2 cores it took 17 minutes).
 @pytest.mark.timeout(1500)
 def test_small_season(dev_api, relay, engine, tmp_path):
     run = season.run_season(season.SMALL, seed=2026, base=dev_api.url, out=tmp_path)
