@@ -272,6 +272,30 @@ def realised_exposure(
     return items.reset_index(drop=True), int(n)
 
 
+def live_set_exposure(
+    engine: Engine, tenant_id: uuid.UUID, exam_code: str, set_id: int | None, until: datetime
+) -> tuple[pd.DataFrame, int]:
+    """Realised exposure since the live set ``set_id`` went live, with the K it gave each item
+    (question_version_id, quizzes, exposure, k_live), and the number of adaptive quizzes."""
+    empty = pd.DataFrame(columns=["question_version_id", "quizzes", "exposure", "k_live"])
+    if set_id is None:
+        return empty, 0
+    with engine.connect() as c:
+        since = c.execute(
+            text("SELECT activated_at FROM item_parameter_sets WHERE id = :s"), {"s": set_id}
+        ).scalar()
+        k = pd.read_sql(
+            text("SELECT question_version_id, k AS k_live FROM live_item_parameters "
+                 "WHERE set_id = :s AND k IS NOT NULL"),
+            c,
+            params={"s": set_id},
+        )  # fmt: skip
+    if since is None:
+        return empty, 0
+    items, n = realised_exposure(engine, tenant_id, exam_code, since, until)
+    return items.merge(k, on="question_version_id", how="left"), n
+
+
 def quota_membership(
     engine: Engine, tenant_id: uuid.UUID, version_ids, topics: list[int]
 ) -> np.ndarray:

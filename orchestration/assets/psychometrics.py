@@ -17,11 +17,17 @@ from orchestration.calibration import PairCalibration, calibrate_pair, exam_pair
 from orchestration.checks import BLOCKING, CHECK_NAMES, evaluate
 from orchestration.publishing import active_pairs, live_bank, publish_calibration
 from orchestration.resources import QBankSettingsResource
-from orchestration.simulation import PairExposure, exposure_for_pair, simulate_live_bank
+from orchestration.simulation import (
+    PairExposure,
+    correct_with_live_exposure,
+    exposure_for_pair,
+    simulate_live_bank,
+)
 from orchestration.traffic import (
     EXPOSURE_TOLERANCE,
     api_randomesque_k,
     first_activation,
+    live_set_exposure,
     quota_membership,
     realised_exposure,
     realised_summary,
@@ -252,10 +258,16 @@ def exposure_control(
             test_length=config.test_length,
             randomesque_k=k_rand,
         )
+        live, n_live = live_set_exposure(
+            qbank.analytics_engine, pair.tenant_id, pair.exam_code, pair.previous_set_id,
+            profile.until,
+        )  # fmt: skip
+        result[key], lowered = correct_with_live_exposure(result[key], live, n_live)
         context.log.info(
             f"{key}: traffic {profile.summary()}; max exposure by iteration "
             f"{np.round(result[key].max_exposure_by_iteration, 3)}, with the final K "
-            f"{result[key].final_max_exposure}"
+            f"{result[key].final_max_exposure}; K lowered for {lowered} item(s) realised above "
+            f"r_max over {n_live} adaptive quizzes under the live set"
         )
         # The realised exposure K answer for: adaptive quizzes since a set first went live (in
         # the window). Cold-start quizzes had no K and would warn every new exam code's first night.
