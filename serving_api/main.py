@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
     async def lifespan(app: FastAPI):
         await runtime.open()
         heap.settle(options.gc_gen0_threshold)
+        if options.gc_trace:
+            heap.trace()
         log.info("api started", extra={"env": settings.qbank_env})
         try:
             yield
