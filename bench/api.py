@@ -13,7 +13,10 @@ of its own (`qbank_bench`, recreated each run) with a 2,000-item calibrated pool
    them over its own quizzes of 120 questions, fresh ones each round), same server, same
    settings, in `--rounds` alternating rounds (trivial, mix, trivial, mix, ...): this machine's
    speed drifts by tens of percent from minute to minute, so each round's ratio compares
-   neighbours and the median of the rounds is reported;
+   neighbours and the median of the rounds is reported. Each mix round also measures the CPU
+   the API and PostgreSQL spent per request (/proc; the server's processes on this machine):
+   other load on the box inflates wall time, much less CPU time, so "answers per core" is
+   compared by these;
 2. latency: 200 concurrent students with 1 s think time between requests (uniform 0.5–1.5 s,
    so they do not all click at the same instant); p50/p99 of `next`, measured by the client.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -296,6 +300,72 @@ def run_wrk(url: str, connections: int, duration: int, script: Path | None = Non
     errors = re.search(r"Socket errors: (.*)", out)
     return {"rps": rps, "requests": total, "non2xx": int(non2xx.group(1)) if non2xx else 0,
             "socket_errors": errors.group(1) if errors else "none", "raw": out}  # fmt: skip
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds used so far by each of `pids` still alive."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[p] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings: processes born meanwhile count whole; ones that ended
+    meanwhile are lost (PostgreSQL's short autovacuum workers, a small undercount)."""
+    return sum(t - before.get(p, 0.0) for p, t in after.items())
+
+
+class CpuMeter:
+    """CPU seconds of the API (uvicorn and its workers) and of PostgreSQL (the postmaster's
+    processes: backends, WAL writer, checkpointer, autovacuum) while a block runs: the cost of a
+    request in CPU, which the box's other load does not inflate the way it does wall time.
+    PostgreSQL's processes are found from a backend's parent when the server is on this machine
+    (otherwise its share is nan)."""
+
+    def __init__(self, api_pid: int, db_url: str):
+        self.api_pid = api_pid
+        self.pg_root = None
+        with contextlib.suppress(Exception):
+            eng = create_engine(db_url)
+            with eng.connect() as c:
+                backend = c.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            eng.dispose()
+            with open(f"/proc/{backend}/stat") as f:
+                self.pg_root = int(f.read().rsplit(")", 1)[1].split()[1])
+
+    def _pids(self) -> tuple[list[int], list[int]]:
+        api = [self.api_pid, *_children(self.api_pid)]
+        pg = _children(self.pg_root) if self.pg_root else []
+        return api, pg
+
+    def measure(self, fn):
+        """(fn's result, API CPU s, PostgreSQL CPU s)."""
+        api, pg = self._pids()
+        a0, p0 = cpu_seconds(api), cpu_seconds(pg)
+        out = fn()
+        api, pg = self._pids()
+        a1, p1 = cpu_seconds(api), cpu_seconds(pg)
+        return out, cpu_used(a0, a1), cpu_used(p0, p1) if self.pg_root else float("nan")
 
 
 class RawHttp:
@@ -563,6 +633,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     scripts: list[Path] = []
+    meter = CpuMeter(server.pid, db_url)
     try:
         toks = tokens(settings, tenant, students)
         wrk_toks = toks[: args.connections]
@@ -591,11 +662,16 @@ def main() -> None:
                 flush=True,
             )
             trivial = run_wrk(base + "/health", args.connections, args.duration)
-            mix = run_wrk(base, args.connections, args.duration, script)
+            mix, api_cpu, pg_cpu = meter.measure(
+                lambda script=script: run_wrk(base, args.connections, args.duration, script)
+            )
+            mix["api_cpu_ms"] = 1000 * api_cpu / max(1, mix["requests"])
+            mix["pg_cpu_ms"] = 1000 * pg_cpu / max(1, mix["requests"])
             rounds.append((trivial, mix))
             print(
                 f"[bench]   trivial {trivial['rps']:.0f}/s, mix {mix['rps']:.0f}/s, "
-                f"ratio {mix['rps'] / trivial['rps']:.1%}",
+                f"ratio {mix['rps'] / trivial['rps']:.1%}; CPU per mix request: API "
+                f"{mix['api_cpu_ms']:.2f} ms, PostgreSQL {mix['pg_cpu_ms']:.2f} ms",
                 flush=True,
             )
         burst = sampler = None
@@ -633,6 +709,8 @@ def main() -> None:
     mix_non2xx = sum(m["non2xx"] for _, m in rounds)
     trivial_requests = sum(t["requests"] for t, _ in rounds)
     trivial_non2xx = sum(t["non2xx"] for t, _ in rounds)
+    api_cpu_ms = statistics.median(m["api_cpu_ms"] for _, m in rounds)
+    pg_cpu_ms = statistics.median(m["pg_cpu_ms"] for _, m in rounds)
     print()
     print(f"{'measure':<44}{'value':>14}")
     print("-" * 58)
@@ -642,6 +720,7 @@ def main() -> None:
         ("ratio per round", " ".join(f"{x:.1%}" for x in ratios)),
         ("ratio (ours / trivial), median of rounds", f"{ratio:.1%}"),
         ("mix requests (non-2xx)", f"{mix_requests} ({mix_non2xx})"),
+        ("CPU ms per mix request: API / PostgreSQL", f"{api_cpu_ms:.2f} / {pg_cpu_ms:.2f}"),
         ("trivial requests (non-2xx)", f"{trivial_requests} ({trivial_non2xx})"),
         (f"latency run: next requests ({len(lat_toks)} students)", str(lat["next_n"])),
         (
@@ -681,7 +760,8 @@ def main() -> None:
         f"ratios={','.join(f'{x:.3f}' for x in ratios)} "
         f"mix_non2xx={mix_non2xx} next_p50_ms={lat['next_p50']:.2f} next_p99_ms={lat['next_p99']:.2f} "
         f"answer_p99_ms={lat['answer_p99']:.2f} latency_errors={len(lat['errors'])} items={args.items} "
-        f"workers={args.workers} connections={args.connections}"
+        f"workers={args.workers} connections={args.connections} "
+        f"api_cpu_ms={api_cpu_ms:.3f} pg_cpu_ms={pg_cpu_ms:.3f}"
         + (
             f" next_p999_ms={lat['next_p999']:.2f} answer_p999_ms={lat['answer_p999']:.2f}"
             f" burst_rps={burst['rps']:.0f} burst_non2xx={burst['non2xx']}"
