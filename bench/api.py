@@ -182,11 +182,18 @@ def build_bank(db_url: str, n_items: int, n_students: int) -> tuple[uuid.UUID, l
 
 
 def start_server(
-    db_url: str, port: int, workers: int, log: Path, extra_env: dict | None = None
+    db_url: str,
+    port: int,
+    workers: int,
+    log: Path,
+    extra_env: dict | None = None,
+    root: Path = ROOT,
 ) -> subprocess.Popen:
+    """The API on `port`, from the checkout at `root` (another one to compare code versions)."""
     env = {
         **os.environ,
         **(extra_env or {}),
+        **({"PYTHONPATH": str(root)} if root != ROOT else {}),
         "DATABASE_URL": db_url,
         "REDIS_NAMESPACE": f"qbank_bench_{uuid.uuid4().hex[:6]}",
         "QBANK_ENV": "test",
@@ -194,7 +201,7 @@ def start_server(
     }
     proc = subprocess.Popen(
         uvicorn_command(port, workers),
-        cwd=ROOT,
+        cwd=root,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,

@@ -1,6 +1,7 @@
 """`GET /v1/me/performance` with a large cohort's history: p50/p99 at 1M and 10M answers.
 
     python -m bench.performance_read [--scales 1000000,10000000] [--requests 200] [--max-seconds 60]
+                                     [--reuse] [--server-root PATH]
 
 For each scale, in a database of its own (`qbank_perfread`, recreated), one tenant, one cohort,
 one exam code and 20 topics: `answers / 1000` students with 1,000 answers each (quizzes of 100:
@@ -13,6 +14,9 @@ schema has it (0007_hot_tables; the code before it reads the answers themselves)
 Then the API (uvicorn, 2 workers) answers `GET /v1/me/performance?exam_code=...` for random
 students of the cohort, one request at a time: the first (which may compute the cohort's stored
 distribution) apart, then `--requests` more or `--max-seconds`, whichever ends first.
+`--reuse` keeps a database this bench loaded before at the same scale (its name says the
+scale: `qbank_perfread_<answers>`), and `--server-root` runs the API from another checkout (the
+code before a change, against the same data).
 Prints a table; the last line holds the figures as key=value.
 """
 
@@ -30,9 +34,10 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bench.api import free_port, percentile, recreate_database, start_server
-from qbank.settings import Settings
+from qbank.settings import Settings, normalise_pg_url
 from serving_api.security import issue_token
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,6 +162,29 @@ def load(db_url: str, answers: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     return tenant, ids
 
 
+def loaded_cohort(base: Settings, name: str):
+    """(url, tenant, students) of a database this bench loaded completely, else None."""
+    url = make_url(normalise_pg_url(base.database_url))
+    admin = create_engine(url.set(database="postgres"))
+    with admin.connect() as c:
+        exists = c.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).first()
+    admin.dispose()
+    if not exists:
+        return None
+    db_url = url.set(database=name).render_as_string(hide_password=False)
+    eng = create_engine(db_url)
+    with eng.connect() as c:
+        done = c.execute(
+            text("SELECT count(*) FROM pg_stats WHERE tablename = 'user_responses'")
+        ).scalar_one()
+        tenant = c.execute(text("SELECT id FROM tenants WHERE slug = 'perf'")).scalar()
+        students = [r[0] for r in c.execute(text("SELECT id FROM users ORDER BY id"))]
+    eng.dispose()
+    return (db_url, tenant, students) if done and tenant else None  # ANALYZE ran: fully loaded
+
+
 def backfill_sql() -> str:
     spec = importlib.util.spec_from_file_location(
         "m0007", ROOT / "sql/migrations/versions/0007_hot_tables.py"
@@ -207,19 +235,26 @@ def main() -> None:
     ap.add_argument("--scales", default="1000000,10000000")
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--max-seconds", type=float, default=60.0)
+    ap.add_argument("--reuse", action="store_true", help="keep an already loaded database")
+    ap.add_argument("--server-root", type=Path, default=ROOT, help="checkout to run the API from")
     args = ap.parse_args()
     base = Settings()
     results = []
     for answers in (int(x) for x in args.scales.split(",")):
-        print(f"[bench] {answers:,} answers: database {DB}", flush=True)
+        name = f"{DB}_{answers}"
+        print(f"[bench] {answers:,} answers: database {name}", flush=True)
         t0 = time.perf_counter()
-        db_url = recreate_database(base, DB)
-        tenant, students = load(db_url, answers)
+        loaded = loaded_cohort(base, name) if args.reuse else None
+        if loaded is None:
+            db_url = recreate_database(base, name)
+            tenant, students = load(db_url, answers)
+        else:
+            db_url, tenant, students = loaded
         load_s = time.perf_counter() - t0
         settings = base.model_copy(update={"database_url": db_url})
         port = free_port()
         log = Path(tempfile.gettempdir()) / "qbank-bench-perfread.log"
-        server = start_server(db_url, port, 2, log)
+        server = start_server(db_url, port, 2, log, root=args.server_root)
         try:
             res = measure(port, settings, tenant, students, args.requests, args.max_seconds)
         finally:
