@@ -305,3 +305,51 @@ def test_stored_distribution_ranks_as_the_counters_do(cohort, engine):
         return compared
 
     assert asyncio.run(compare()) >= 5 * 2 * 3
+
+
+def test_a_large_cohort_reads_the_stored_distribution_and_refreshes_it_later(
+    cohort, engine, client, monkeypatch
+):
+    """With the threshold at one counter row the cohort is 'large': the first read ranks on the
+    spot and stores the distribution, later reads use it (same numbers while nothing changed),
+    and a read finding it older than refresh_s has it recomputed in the background."""
+    from psycopg_pool import AsyncConnectionPool
+
+    from qbank.settings import libpq_url
+    from serving_api.services.topic_paths import TopicPaths
+
+    monkeypatch.setattr(performance, "SMALL_GROUP_ROWS", 1)
+    url = libpq_url(engine.url.render_as_string(hide_password=False))
+    who = cohort["people"][1]
+    expected = client.get(
+        "/v1/me/performance", params={"exam_code": cohort["exam"]}, headers=who.headers
+    ).json()  # the API (its own threshold: ranked on the spot)
+
+    async def run() -> tuple[dict, dict, object, object]:
+        async with AsyncConnectionPool(
+            url, min_size=1, max_size=2, kwargs={"autocommit": True}
+        ) as pg:
+            perf = performance.Performance(pg, refresh_s=0.001)
+            paths = TopicPaths()
+            async with pg.connection() as conn:
+                await conn.execute(
+                    "DELETE FROM performance_distribution_groups WHERE tenant_id = %s",
+                    (cohort["tenant"],),
+                )
+                first = await perf.read(conn, paths, who.id, cohort["tenant"], cohort["exam"])
+                await asyncio.sleep(0.01)
+                second = await perf.read(conn, paths, who.id, cohort["tenant"], cohort["exam"])
+                # From the distribution the first read stored (just after ranking on the spot).
+                stored_at = second["percentile_as_of"]
+                assert stored_at >= first["percentile_as_of"]
+                assert perf._refreshing  # older than refresh_s: recomputed in the background
+                await asyncio.gather(*perf._refreshing.values())
+                third = await perf.read(conn, paths, who.id, cohort["tenant"], cohort["exam"])
+            return first, second, stored_at, third["percentile_as_of"]
+
+    first, second, stored_at, refreshed_at = asyncio.run(run())
+    for got in (first, second):
+        assert {k: v for k, v in got.items() if k != "percentile_as_of"} == {
+            k: v for k, v in expected.items() if k != "percentile_as_of"
+        }
+    assert refreshed_at > stored_at
