@@ -83,25 +83,29 @@ LEFT JOIN LATERAL (
   WHERE d.topic_key = m.topic_key AND d.accuracy <= m.accuracy {key}
   ORDER BY d.accuracy DESC LIMIT 1
 ) at ON true
-LEFT JOIN LATERAL (
-  SELECT d.total FROM {dist} d WHERE d.topic_key = m.topic_key {key} LIMIT 1
-) t ON true
 CROSS JOIN LATERAL (
   SELECT CASE WHEN at.accuracy = m.accuracy THEN at.below ELSE coalesce(at.below + at.users, 0) END
            AS below,
          CASE WHEN at.accuracy = m.accuracy THEN at.users ELSE 1 END AS ties,
-         CASE WHEN at.accuracy = m.accuracy THEN at.total ELSE coalesce(t.total, 0) + 1 END AS size
+         -- Only for an accuracy the distribution does not hold (it is older than the caller's
+         -- last answer): the topic's total from its lowest bucket, by the same index.
+         CASE WHEN at.accuracy = m.accuracy THEN at.total
+              ELSE coalesce(at.total, (SELECT d.total FROM {dist} d
+                                       WHERE d.topic_key = m.topic_key {key}
+                                       ORDER BY d.accuracy LIMIT 1), 0) + 1 END AS size
 ) r
 ORDER BY m.topic_key
 """
 
 _STORED_KEY = "AND d.tenant_id = %(tenant)s AND d.cohort = %(cohort)s AND d.exam_key = %(exam_key)s"
 
-COHORT_SQL = "SELECT cohort FROM users WHERE id = %(user)s AND tenant_id = %(tenant)s"
-
+# The caller's cohort and, when stored, its distribution's age and size: one round trip.
 GROUP_SQL = """
-SELECT refreshed_at, counter_rows, now() - refreshed_at FROM performance_distribution_groups
-WHERE tenant_id = %(tenant)s AND cohort = %(cohort)s AND exam_key = %(exam_key)s
+SELECT u.cohort, g.refreshed_at, g.counter_rows, now() - g.refreshed_at
+FROM users u
+LEFT JOIN performance_distribution_groups g
+  ON g.tenant_id = u.tenant_id AND g.cohort = u.cohort AND g.exam_key = %(exam_key)s
+WHERE u.id = %(user)s AND u.tenant_id = %(tenant)s
 """
 
 # Ranked on the spot from the counters; the last column counts the group's counter rows.
@@ -179,11 +183,11 @@ class Performance:
             "exam": exam_code,
             "exam_key": exam_code or "",
         }
-        row = await (await conn.execute(COHORT_SQL, params)).fetchone()
+        row = await (await conn.execute(GROUP_SQL, params)).fetchone()
         if row is None:
             return {"exam_code": exam_code, "cohort": None, "overall": None, "topics": []}
         cohort = params["cohort"] = row[0]
-        group = await (await conn.execute(GROUP_SQL, params)).fetchone()
+        group = None if row[1] is None else row[1:]
         if group is None or group[1] < SMALL_GROUP_ROWS:
             rows = await (await conn.execute(INLINE_SQL, params)).fetchall()
             as_of = rows[0][7] if rows else None

@@ -291,7 +291,8 @@ def test_stored_distribution_ranks_as_the_counters_do(cohort, engine):
                 who = cohort["people"][0]
                 cohort_name = (
                     await (await conn.execute(
-                        performance.COHORT_SQL, {"user": who.id, "tenant": cohort["tenant"]}
+                        performance.GROUP_SQL,
+                        {"user": who.id, "tenant": cohort["tenant"], "exam_key": ""},
                     )).fetchone()
                 )[0]  # fmt: skip
                 assert await performance.refresh(conn, cohort["tenant"], cohort_name, exam)
