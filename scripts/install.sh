@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what QBank needs on a fresh machine, skipping what is already there:
-# the virtualenv and pinned Python packages, redis-server and chromium (Debian), Kafka jars.
+# the virtualenv and pinned Python packages, redis-server, wrk (python -m bench.api drives it) and
+# chromium (Debian), Kafka jars.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,7 @@ fi
 
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v wrk >/dev/null || missing+=(wrk)
 if [ "${QBANK_SKIP_BROWSER:-0}" != 1 ] && [ ! -x /usr/bin/chromium ]; then missing+=(chromium); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[install] apt-get install ${missing[*]}"

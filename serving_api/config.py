@@ -35,3 +35,8 @@ class ApiOptions(BaseSettings):
     # Allocations between two young-generation collections (CPython's default is 700;
     # serving_api.heap says why a serving process wants more).
     gc_gen0_threshold: int = Field(20_000, ge=100)
+    # Seconds a large cohort's stored performance distribution is used before a read has it
+    # recomputed in the background (serving_api.services.performance).
+    performance_refresh_s: float = Field(60.0, gt=0)
+    # Log each collection pausing the process ≥ 1 ms (serving_api.heap.trace): a diagnostic.
+    gc_trace: bool = False

@@ -10,6 +10,10 @@ and a request's own objects die by reference counting, not by collection.
 from __future__ import annotations
 
 import gc
+import logging
+import time
+
+log = logging.getLogger("qbank.gc")
 
 
 def settle(gen0_threshold: int) -> None:
@@ -19,3 +23,24 @@ def settle(gen0_threshold: int) -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0_threshold, max(gen1, 50), max(gen2, 100))
+
+
+def trace(min_ms: float = 1.0) -> None:
+    """Logs every collection that paused the process for `min_ms` or more (generation, pause,
+    objects collected): the evidence for or against the collector in a latency tail
+    (QBANK_API_GC_TRACE=1; python -m bench.api --burst turns it on)."""
+    started: list[float] = [0.0]
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        ms = (time.perf_counter() - started[0]) * 1000
+        if ms >= min_ms:
+            log.warning(
+                "gc pause",
+                extra={"generation": info["generation"], "pause_ms": round(ms, 2),
+                       "collected": info["collected"]},
+            )  # fmt: skip
+
+    gc.callbacks.append(callback)

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from qbank.settings import Settings, get_settings
 from serving_api import heap
+from serving_api.api import hot_routes
 from serving_api.api.router import api_router
 from serving_api.api.routes import ops
 from serving_api.config import ApiOptions
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
     async def lifespan(app: FastAPI):
         await runtime.open()
         heap.settle(options.gc_gen0_threshold)
+        if options.gc_trace:
+            heap.trace()
         log.info("api started", extra={"env": settings.qbank_env})
         try:
             yield
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None, options: ApiOptions | None = No
 
     app.include_router(ops.router)
     app.include_router(api_router(with_dev_routes=settings.qbank_env == "dev"))  # never test/prod
+    hot_routes.install(app)  # next and answers without FastAPI's per-request work
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

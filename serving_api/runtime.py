@@ -22,6 +22,7 @@ from serving_api.services.exam_pool import ExamPoolCache
 from serving_api.services.exposure import ExposureCounter
 from serving_api.services.login_throttle import LoginThrottle
 from serving_api.services.notify import PoolInvalidationListener
+from serving_api.services.performance import Performance
 from serving_api.services.quiz_cache import QuizStateCache
 from serving_api.services.redis_guard import RedisGuard
 from serving_api.services.seal_sweep import SealSweep
@@ -102,6 +103,7 @@ class Runtime:
             randomesque_k=options.randomesque_k,
         )
         self.seal_sweep = SealSweep(self.delivery, options.seal_sweep_s)
+        self.performance = Performance(self.pg, options.performance_refresh_s)
 
     async def open(self) -> None:
         # Not waiting: the process starts even while the database is away (/ready says so).

@@ -135,3 +135,53 @@ class UserResponse(Base):
     revision: Mapped[int] = mapped_column(Integer, server_default="1")
     answered_at: Mapped[datetime] = timestamp_now()
     updated_at: Mapped[datetime] = timestamp_now()
+
+
+class PerformanceCounter(Base):
+    """A student's scored answers (serving_api.services.scored) in one exam code and topic:
+    kept by the statement that makes an answer scored (an answer of a tutor quiz; a sealed
+    exam's answers, by the seal), so a performance read costs O(topics), not O(answers)."""
+
+    __tablename__ = "performance_counters"
+    __table_args__ = (
+        CheckConstraint("correct BETWEEN 0 AND answered", name="correct_within_answered"),
+        Index("ix_performance_counters_tenant_exam", "tenant_id", "exam_code"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    exam_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    topic_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column()
+    answered: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[int] = mapped_column(Integer)
+
+
+class PerformanceDistribution(Base):
+    """Per cohort, exam code ('' = all) and topic (0 = overall): how many students have each
+    accuracy, how many are below it and how many are ranked — a cohort percentile is one index
+    lookup. Derived from performance_counters (serving_api.services.performance)."""
+
+    __tablename__ = "performance_distributions"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    cohort: Mapped[str] = mapped_column(String(64), primary_key=True)
+    exam_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    topic_key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    accuracy: Mapped[float] = mapped_column(Float, primary_key=True)
+    users: Mapped[int] = mapped_column(Integer)
+    below: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)
+
+
+class PerformanceDistributionGroup(Base):
+    """When a (cohort, exam key) distribution was computed, and from how many counter rows."""
+
+    __tablename__ = "performance_distribution_groups"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    cohort: Mapped[str] = mapped_column(String(64), primary_key=True)
+    exam_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    refreshed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    counter_rows: Mapped[int] = mapped_column(Integer)

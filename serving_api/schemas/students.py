@@ -27,6 +27,12 @@ class PerformanceOut(BaseModel):
     cohort: str | None
     overall: Standing | None
     topics: list[TopicStanding]
+    percentile_as_of: dt.datetime | None = Field(
+        None,
+        description="when the cohort distribution the percentiles come from was computed (a "
+        "large cohort's is recomputed in the background once it is older than a minute; a "
+        "small one's on every read); null without scored answers",
+    )
 
 
 class ProgressWeek(BaseModel):

@@ -36,7 +36,7 @@ from serving_api.services.quiz_state import (
     now_ms_local,
     scaled_score,
 )
-from serving_api.services.scored import revealable
+from serving_api.services.scored import counted_on_answer, counted_on_seal, revealable
 
 # Every write starts by updating the session row where `state_version` is still the one the
 # request worked from (serving_api.services.quiz_cache): the rest of the statement reads that
@@ -62,6 +62,15 @@ WITH ses AS (
 SELECT ins.id, ses.state_version FROM ins, ses
 """
 
+# A scored answer (serving_api.services.scored) is counted in performance_counters by the
+# statement that makes it scored: `%(scored)s` is `scored.counted_on_answer` of the quiz and item.
+COUNT_ANSWER = """
+INSERT INTO performance_counters AS pc (user_id, exam_code, topic_id, tenant_id, answered, correct)
+SELECT %(user)s, %(exam)s, %(topic)s, %(tenant)s, 1, %(correct)s::int FROM {src} WHERE %(scored)s
+ON CONFLICT (user_id, exam_code, topic_id)
+DO UPDATE SET answered = pc.answered + 1, correct = pc.correct + excluded.correct
+"""
+
 ANSWER_SQL = f"""
 WITH ses AS (
   UPDATE quiz_sessions SET state_version = state_version + 1, theta = %(theta)s, theta_se = %(se)s
@@ -75,7 +84,7 @@ WITH ses AS (
   FROM ses
   ON CONFLICT (quiz_item_id) DO NOTHING
   RETURNING id
-), ev AS ({outbox_from("ins")})
+), ev AS ({outbox_from("ins")}), cnt AS ({COUNT_ANSWER.format(src="ins")})
 SELECT ins.id, ses.state_version FROM ins, ses
 """
 
@@ -90,7 +99,13 @@ WITH ses AS (
          revision = revision + 1, updated_at = now()
    WHERE quiz_item_id = %(item)s AND revision = %(revision)s AND EXISTS (SELECT 1 FROM ses)
   RETURNING id
-), ev AS ({outbox_from("upd")})
+), ev AS ({outbox_from("upd")}), cnt AS (
+  -- An answer already counted moves between right and wrong (no path changes a scored answer
+  -- today: only an active linear exam's answers change, and those count from the seal).
+  UPDATE performance_counters SET correct = correct + %(correct)s::int - %(was_correct)s::int
+   WHERE user_id = %(user)s AND exam_code = %(exam)s AND topic_id = %(topic)s
+     AND %(scored)s AND EXISTS (SELECT 1 FROM upd)
+)
 SELECT upd.id, ses.state_version FROM upd, ses
 """
 
@@ -114,7 +129,17 @@ WITH ses AS (
          theta = %(theta)s, theta_se = %(se)s, raw_score = %(raw)s, scaled_score = %(scaled)s
   {_GUARD}
   RETURNING id, state_version
-), ev AS ({outbox_from("ses")})
+), ev AS ({outbox_from("ses")}), cnt AS (
+  -- Sealing an exam makes its answers scored (serving_api.services.scored): counted now, in the
+  -- statement that seals it. `%(newly_scored)s` is `scored.counted_on_seal` of the quiz.
+  INSERT INTO performance_counters AS pc (user_id, exam_code, topic_id, tenant_id, answered, correct)
+  SELECT r.user_id, %(exam)s, i.topic_id, r.tenant_id, count(*), count(*) FILTER (WHERE r.is_correct)
+  FROM user_responses r JOIN quiz_items i ON i.id = r.quiz_item_id
+  WHERE r.quiz_id = %(quiz)s AND NOT i.is_pretest AND %(newly_scored)s AND EXISTS (SELECT 1 FROM ses)
+  GROUP BY r.user_id, i.topic_id, r.tenant_id
+  ON CONFLICT (user_id, exam_code, topic_id)
+  DO UPDATE SET answered = pc.answered + excluded.answered, correct = pc.correct + excluded.correct
+)
 SELECT id, state_version FROM ses
 """
 
@@ -541,6 +566,10 @@ class Delivery:
             "theta": theta,
             "se": se,
             "revision": item.revision,
+            "exam": st.exam_code,
+            "topic": item.topic_id,
+            "scored": counted_on_answer(st.mode, st.status, item.is_pretest),
+            "was_correct": bool(item.is_correct),
             **event_params(event),
         }
         row = await (await conn.execute(CHANGE_SQL if changing else ANSWER_SQL, params)).fetchone()
@@ -681,6 +710,8 @@ class Delivery:
             "se": se,
             "raw": raw,
             "scaled": scaled,
+            "exam": st.exam_code,
+            "newly_scored": counted_on_seal(st.mode, st.status, status),
             **event_params(event),
         }
         row = await (await conn.execute(SEAL_SQL, params)).fetchone()

@@ -1,4 +1,5 @@
-"""Score reports, a student's history and per-topic performance with the cohort percentile."""
+"""Score reports, a student's history and weekly progress (per-topic performance with the cohort
+percentile: serving_api.services.performance)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from serving_api.services.content import ContentCache
 from serving_api.services.delivery import final_score
 from serving_api.services.quiz_state import QuizState
 from serving_api.services.scored import SCORED_ANSWERS
-from serving_api.services.topic_paths import TopicPaths
 
 HISTORY_SQL = """
 SELECT s.id, s.status, s.mode, s.adaptive, s.exam_code, s.num_questions, s.num_pretest,
@@ -21,38 +21,6 @@ FROM quiz_sessions s
 WHERE s.user_id = %(user)s AND s.tenant_id = %(tenant)s
 ORDER BY s.started_at DESC
 LIMIT %(limit)s OFFSET %(offset)s
-"""
-
-# Per topic, each cohort member's accuracy over scored answers (serving_api.services.scored: an
-# active exam's answers count for no one); the caller's percentile is the mid-rank: (peers below +
-# half of the ties) / cohort size, where the cohort size is the number of its students ranked
-# (those with scored answers in that topic, the caller included).
-PERFORMANCE_SQL = f"""
-WITH me AS (SELECT cohort FROM users WHERE id = %(user)s AND tenant_id = %(tenant)s),
-per_user AS (
-  SELECT a.user_id, a.topic_id, count(*) AS answered,
-         sum(CASE WHEN a.is_correct THEN 1 ELSE 0 END) AS correct,
-         avg(CASE WHEN a.is_correct THEN 1.0 ELSE 0.0 END) AS accuracy
-  FROM ({SCORED_ANSWERS}) a
-  JOIN users u ON u.id = a.user_id
-  WHERE a.tenant_id = %(tenant)s AND u.tenant_id = %(tenant)s
-    AND u.cohort = (SELECT cohort FROM me)
-    AND (%(exam)s::text IS NULL OR a.exam_code = %(exam)s::text)
-  GROUP BY GROUPING SETS ((a.user_id, a.topic_id), (a.user_id))
-),
-ranked AS (
-  SELECT p.*,
-         count(*) OVER w_all AS cohort_size,
-         count(*) OVER w_tie AS ties,
-         rank() OVER (PARTITION BY p.topic_id ORDER BY p.accuracy) - 1 AS below
-  FROM per_user p
-  WINDOW w_all AS (PARTITION BY p.topic_id), w_tie AS (PARTITION BY p.topic_id, p.accuracy)
-)
-SELECT r.topic_id, r.answered, r.correct, r.accuracy, r.cohort_size,
-       100.0 * (r.below + 0.5 * r.ties) / r.cohort_size AS percentile, (SELECT cohort FROM me)
-FROM ranked r
-WHERE r.user_id = %(user)s
-ORDER BY r.topic_id NULLS FIRST
 """
 
 # By ISO week (Monday, UTC): the caller's scored answers (by the time of their last change) and
@@ -205,39 +173,6 @@ async def history(
             }
         )
     return out
-
-
-async def performance(
-    conn: AsyncConnection,
-    topic_paths: TopicPaths,
-    user_id: uuid.UUID,
-    tenant_id: uuid.UUID,
-    exam_code: str | None,
-) -> dict:
-    rows = await (
-        await conn.execute(
-            PERFORMANCE_SQL, {"user": user_id, "tenant": tenant_id, "exam": exam_code}
-        )
-    ).fetchall()
-    names = await topic_paths.get_many(conn, [r[0] for r in rows if r[0] is not None])
-    overall = None
-    topics = []
-    cohort = None
-    for topic_id, answered, correct, acc, size, pct, coh in rows:
-        cohort = coh
-        entry = {
-            "answered": int(answered),
-            "correct": int(correct),
-            "accuracy": float(acc),
-            "cohort_size": int(size),
-            "percentile": round(float(pct), 1),
-        }
-        if topic_id is None:
-            overall = entry
-        else:
-            name, path = names[topic_id]
-            topics.append({"topic_id": topic_id, "topic_name": name, "topic_path": path, **entry})
-    return {"exam_code": exam_code, "cohort": cohort, "overall": overall, "topics": topics}
 
 
 async def progress(

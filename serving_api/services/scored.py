@@ -29,3 +29,16 @@ WHERE NOT i.is_pretest AND {REVEALABLE_SESSION}
 def revealable(mode: str, status: str) -> bool:
     """The same rule for a quiz already in memory (`QuizState`)."""
     return mode == "tutor" or status != "active"
+
+
+# performance_counters (GET /v1/me/performance) count exactly these answers, each from the
+# statement that makes it scored (serving_api.services.delivery): the two moments below.
+def counted_on_answer(mode: str, status: str, is_pretest: bool) -> bool:
+    """An answer recorded (or changed) in a quiz in this state is scored as it is stored."""
+    return not is_pretest and revealable(mode, status)
+
+
+def counted_on_seal(mode: str, status: str, new_status: str) -> bool:
+    """Sealing a quiz (status → new_status) makes its stored non-pretest answers scored that
+    were not before: an exam's, never a tutor quiz's (counted as they were given)."""
+    return revealable(mode, new_status) and not revealable(mode, status)

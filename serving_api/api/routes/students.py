@@ -28,9 +28,10 @@ async def my_performance(
 ) -> Response:
     """Accuracy overall and by topic over scored answers (tutor quizzes and sealed exams; an
     exam still running counts for nothing), with the percentile among the students of the
-    caller's cohort in the tenant (mid-rank: below + half the ties)."""
+    caller's cohort in the tenant (mid-rank: below + half the ties). O(topics): the caller's
+    counters, and the cohort's distribution (`percentile_as_of` says of when)."""
     async with rt.pg.connection() as conn:
-        out = await reports.performance(
+        out = await rt.performance.read(
             conn, rt.topic_paths, principal.user_id, principal.tenant_id, exam_code
         )
     return Response(orjson.dumps(out), media_type="application/json")
