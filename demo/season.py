@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -214,28 +211,17 @@ def day_jobs(engine, plan: Plan, exams: list[bank.ExamCode], day: int, seed: int
 
 
 def run_night(dagster_home: Path, log_path: Path) -> float:
-    """The nightly job, headless, in one process (the steps are short; a subprocess per step
-    costs seconds each). Production's config otherwise: the season does not tune the pipeline."""
-    config = {"execution": {"config": {"in_process": {}}}}
-    cfg = log_path.with_suffix(".yaml")
-    cfg.write_text(json.dumps(config))
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        str(PROJECT_ROOT / ".venv/bin/dagster"), "job", "execute", "-m",
-        "orchestration.definitions", "-a", "defs", "-j", "calibrate_nightly_job", "-c", str(cfg),
-    ]  # fmt: skip
+    """The nightly calibration as production runs it (`orchestration.nightly.run_nightly`: the
+    marts once, one run per exam code), headless, in the instance of the settings (the UI's);
+    its per-exam-code outcome goes to `log_path`. Production's config: the season does not tune
+    the pipeline."""
+    from orchestration.nightly import run_nightly
+
     started = time.monotonic()
-    with log_path.open("wb") as log:
-        proc = subprocess.run(
-            cmd,
-            env=os.environ | {"DAGSTER_HOME": str(dagster_home)},
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    if proc.returncode != 0:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"[season] the nightly job failed (log {log_path}):\n{tail}")
+    result = run_nightly(get_settings())
+    log_path.write_text(result.table() + "\n")
+    if result.failed:
+        raise SystemExit(f"[season] the nightly job failed (log {log_path}):\n{result.table()}")
     return time.monotonic() - started
 
 
