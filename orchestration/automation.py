@@ -56,8 +56,8 @@ nightly_executor = dg.multiprocess_executor.configured(
 
 nightly_job = dg.define_asset_job(
     "calibrate_nightly_job",
+    # partitioned by exam_partitions, as its assets are
     selection=dg.AssetSelection.assets(*PSYCHOMETRIC_ASSETS),
-    partitions_def=exam_partitions,
     executor_def=nightly_executor,
     description=(
         "One exam code (a partition: tenant/exam code): calibration, exposure control, "

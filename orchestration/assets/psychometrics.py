@@ -164,7 +164,10 @@ def _calibration_metadata(pair: PairCalibration) -> dict:
     # Blocking per partition: a failed bounds, convergence or linking check stops this exam
     # code's exposure control and publishing; other partitions are other runs.
     check_specs=[
-        dg.AssetCheckSpec(name, asset="item_calibration", blocking=BLOCKING[name])
+        # partitioned like the asset: the UI shows each exam code's check history
+        dg.AssetCheckSpec(
+            name, asset="item_calibration", blocking=BLOCKING[name], partitions_def=exam_partitions
+        )
         for name in CHECK_NAMES
     ],
 )
@@ -225,6 +228,7 @@ def item_calibration(
         dg.AssetCheckSpec(
             "realised_exposure",
             asset="exposure_control",
+            partitions_def=exam_partitions,
             description=(
                 "Each item's share of the window's adaptive quizzes that served it (marts) is at "
                 f"most r_max + {EXPOSURE_TOLERANCE} (WARN)."

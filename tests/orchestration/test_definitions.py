@@ -118,7 +118,9 @@ def test_schedules_ingest_often_and_calibrate_nightly(defs: dg.Definitions) -> N
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(exam_partitions.name, ["acme/STEP1", "acme/STEP2"])
         context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 3, 1, 2, 30, tzinfo=UTC)
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 3, 1, 2, 30, tzinfo=UTC),
+            repository_def=defs.get_repository_def(),
         )
         requests = schedules["calibrate_nightly"].evaluate_tick(context).run_requests
     assert sorted(r.partition_key for r in requests) == ["acme/STEP1", "acme/STEP2"]
