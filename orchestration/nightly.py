@@ -179,6 +179,11 @@ def run_partitions(
     if unknown:
         raise ValueError(f"not partitions of {exam_partitions.name}: {unknown}")
     run_config = _partition_run_config(ops)
+    if len(partitions) == 1 and all(os.environ.get(k) == v for k, v in (env or {}).items()):
+        # One exam code (a demo, a rerun): its run in this process, which has the definitions
+        # loaded already; a worker would import them once more (10 s, a minute on a busy box).
+        (key,) = partitions
+        return {key: _run_partition(key, run_config, tags or {}, instance.get_ref())}
     ctx = multiprocessing.get_context("spawn")
     worker_env = {**os.environ, **(env or {})}
     with ProcessPoolExecutor(

@@ -25,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from bench.synthetic import SynthBank, as_messages, create_bank, produce, quiz_events
 from orchestration.assets.dbt import content_tables
+from orchestration.assets.freshness import freshness_checks
 from orchestration.definitions import ASSETS
 from orchestration.publishing import activate_set
 from qbank.models import PARAMETER_SET_CHANNEL
@@ -141,7 +142,7 @@ def first_run(defs, instance, engine: Engine, psettings: Settings) -> FirstRun:
     produce(settings.kafka_bootstrap, settings.kafka_topic_events, messages)
     listener = _listen(settings)
     marts = dg.materialize(
-        [*content_tables, *ASSETS],
+        [*content_tables, *ASSETS, *freshness_checks],
         resources=defs.resources,
         instance=instance,
         selection=(
