@@ -42,18 +42,17 @@ api-stop: ## stop the API (the relay keeps running)
 
 # --- data platform (Dagster, dbt) ---
 .PHONY: ui prepare materialize dbt ingest
-# DAGSTER_HOME comes from the settings (qbank/settings.py, environment or .env), like every other part.
-SETTINGS_DAGSTER_HOME = $$($(PY) -c 'from qbank.settings import get_settings; print(get_settings().dagster_home)')
+# DAGSTER_HOME and the instance's storage URL come from the settings (qbank/settings.py,
+# environment or .env), like every other part (orchestration/instance.py).
 
-prepare: ## dbt manifest (dbt parse) and DAGSTER_HOME (.local/dagster) with its dagster.yaml
+prepare: ## dbt manifest (dbt parse), DAGSTER_HOME (.local/dagster) with its dagster.yaml, the instance's schema
 	$(PY) -m orchestration.prepare
 
 ui: up prepare ## the Dagster UI (127.0.0.1:$${QBANK_DAGSTER_PORT:-3000}) and the API side by side; `make down` stops both
 	$(PY) scripts/apps.py up api dagster
 
-materialize: up prepare ## every asset headless (same DAGSTER_HOME as the UI, which shows the run)
-	DAGSTER_HOME="$(SETTINGS_DAGSTER_HOME)" .venv/bin/dagster asset materialize -m orchestration.definitions --select 'raw_events*' \
-		--config-json '{"execution": {"config": {"in_process": {}}}}'
+materialize: up prepare ## every asset headless: marts once, then one run per exam code (the UI's instance shows them)
+	$(PY) -m orchestration.nightly
 
 dbt: ## run dbt against the configured database, e.g. make dbt ARGS="build --select fact_responses+"
 	$(PY) -m orchestration.dbt_env $(ARGS)

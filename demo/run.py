@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +27,7 @@ from demo import setup
 from demo.item_bank import generate_bank
 from demo.simulator import Student, run_cohort, theta_rmse
 from qbank.db import make_engine
-from qbank.settings import PROJECT_ROOT, get_settings
+from qbank.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -100,33 +97,22 @@ def wait_outbox_drained(engine, timeout: float = 600) -> int:
 
 
 def run_pipeline(plan: Plan) -> None:
-    """Every asset, headless, in the fixed DAGSTER_HOME the UI also reads."""
-    run_config = {
-        # One process: the steps are short, and a subprocess per step costs seconds each.
-        "execution": {"config": {"in_process": {}}},
-        "ops": {
-            "item_calibration": {"config": {"min_respondents": plan.min_respondents}},
+    """Every asset, headless, in the instance the UI also reads: the marts once, then one
+    calibration run per exam code (`orchestration.nightly.run_nightly`)."""
+    from orchestration.nightly import run_nightly
+
+    say("nightly: ingest → dbt → one run per exam code (calibrate → exposure → publish → report)")
+    result = run_nightly(
+        get_settings(),
+        ops={
+            "item_calibration": {"min_respondents": plan.min_respondents},
             # Sympson-Hetter simulates quizzes of the length students take.
-            "exposure_control": {"config": {"test_length": plan.adaptive_length}},
+            "exposure_control": {"test_length": plan.adaptive_length},
         },
-    }
-    env = os.environ | {"DAGSTER_HOME": str(get_settings().dagster_home)}
-    get_settings().dagster_home.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        str(PROJECT_ROOT / ".venv/bin/dagster"),
-        "asset",
-        "materialize",
-        "--select",
-        "*",
-        "-m",
-        "orchestration.definitions",
-        "--config-json",
-        json.dumps(run_config),
-    ]
-    say(
-        "dagster asset materialize --select '*' (ingest → dbt → calibrate → exposure → publish → report)"
     )
-    subprocess.run(cmd, env=env, check=True, cwd=PROJECT_ROOT)
+    print(result.table(), flush=True)
+    if result.failed:
+        raise SystemExit(f"[demo] calibration runs failed: {[o.partition for o in result.failed]}")
 
 
 def wait_active_set(engine, tenant_id, exam_code: str, timeout: float = 30) -> int:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -238,29 +237,19 @@ def day_jobs(engine, plan: Plan, exams: list[bank.ExamCode], day: int, seed: int
     return [jobs[i] for i in order]
 
 
-def run_night(dagster_home: Path, log_path: Path) -> float:
-    """The nightly job, headless, in one process (the steps are short; a subprocess per step
-    costs seconds each). Production's config otherwise: the season does not tune the pipeline."""
-    config = {"execution": {"config": {"in_process": {}}}}
-    cfg = log_path.with_suffix(".yaml")
-    cfg.write_text(json.dumps(config))
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        str(PROJECT_ROOT / ".venv/bin/dagster"), "job", "execute", "-m",
-        "orchestration.definitions", "-a", "defs", "-j", "calibrate_nightly_job", "-c", str(cfg),
-    ]  # fmt: skip
+def run_night(log_path: Path, partitions: list[str]) -> float:
+    """The nightly calibration as production runs it (`orchestration.nightly.run_nightly`: the
+    marts once, one run per exam code), headless, in the instance of the settings (the UI's);
+    its per-exam-code outcome goes to `log_path`. Production's config: the season does not tune
+    the pipeline. Only the season's own exam codes are calibrated: the development database
+    also holds the demo's and earlier seasons', which this season does not judge."""
+    from orchestration.nightly import run_nightly
+
     started = time.monotonic()
-    with log_path.open("wb") as log:
-        proc = subprocess.run(
-            cmd,
-            env=os.environ | {"DAGSTER_HOME": str(dagster_home)},
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    if proc.returncode != 0:
-        tail = log_path.read_text(errors="replace")[-3000:]
-        raise SystemExit(f"[season] the nightly job failed (log {log_path}):\n{tail}")
+    result = run_nightly(get_settings(), partitions=partitions)
+    log_path.write_text(result.table() + "\n")
+    if result.failed:
+        raise SystemExit(f"[season] the nightly job failed (log {log_path}):\n{result.table()}")
     return time.monotonic() - started
 
 
@@ -428,7 +417,9 @@ def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> Sea
             wait_outbox_drained(engine)
             with engine.connect() as c:
                 night_start = c.execute(text("SELECT now()")).scalar_one()
-            t_night = run_night(settings.dagster_home, out_dir / f"night-{day}.log")
+            t_night = run_night(
+                out_dir / f"night-{day}.log", [f"{e.tenant_slug}/{e.exam_code}" for e in exams]
+            )
             time.sleep(1.0)  # the API reloads its pools on NOTIFY
             for e, exam in enumerate(exams):
                 row = report.measure_night(

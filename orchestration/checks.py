@@ -1,10 +1,11 @@
 """The checks that guard a calibration before its parameters may go live.
 
-Pure functions over a `PairCalibration`; the `item_calibration` asset reports them as asset
-checks (one result over every exam code: ERROR for the blocking ones, WARN for `anchor_drift`),
-and `published_item_parameters` evaluates them again itself for each exam code, so a set that
-failed a blocking check is never activated, whatever ran before, while the other exam codes'
-sets still go live. Drifted anchors alone never block: they were dropped from the anchor set and
+Pure functions over a `PairCalibration`; the `item_calibration` asset evaluates them once per
+partition (one exam code) and reports them as asset checks (ERROR and blocking for the blocking
+ones, WARN for `anchor_drift`): a failed one stops that exam code's publishing only. The
+outcomes are stored with the calibration, and `published_item_parameters` refuses a set whose
+stored outcomes failed (a later run publishing the stored calibration alone), so a set that
+failed a blocking check is never activated, whatever ran before. Drifted anchors alone never block: they were dropped from the anchor set and
 re-estimated; only an unsafe link does (`linking`).
 """
 

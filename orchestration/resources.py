@@ -13,6 +13,7 @@ from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
 from orchestration.dbt_env import DBT_EXECUTABLE, export_dbt_env
+from orchestration.io_manager import PostgresIOManager
 from orchestration.project import dbt_project
 from qbank import analytics
 from qbank.db import make_engine
@@ -144,4 +145,6 @@ def build_resources(settings: Settings | None = None) -> dict[str, object]:
     return {
         "qbank": QBankSettingsResource.from_settings(settings),
         "dbt": QBankDbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE),
+        # Every asset output goes to PostgreSQL, none to a pickle under DAGSTER_HOME.
+        "io_manager": PostgresIOManager(database_url=dg.EnvVar(DATABASE_URL_VAR)),
     }

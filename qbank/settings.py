@@ -14,6 +14,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The schema of the configured database that holds the Dagster instance (runs, event logs,
+# schedules, sensor ticks, dynamic partitions): dagster-postgres creates its tables there.
+DAGSTER_SCHEMA = "dagster"
 
 # Long enough for HS256 (RFC 7518 §3.2 asks for a key of at least 256 bits) so dev tokens are
 # valid, and recognisable so production refuses it.
@@ -129,6 +132,16 @@ class Settings(BaseSettings):
     @property
     def analytics_libpq_url(self) -> str:
         return libpq_url(self.analytics_url)
+
+    @property
+    def dagster_storage_url(self) -> str:
+        """Where the Dagster instance lives: the schema `dagster` of the analytics database
+        (the serving one when ANALYTICS_DATABASE_URL is unset), as a libpq URL whose
+        search_path is that schema, as dagster-postgres wants it. The one place to change when
+        the instance moves to another database."""
+        url = self.analytics_libpq_url
+        sep = "&" if "?" in url else "?"
+        return f"{url}{sep}options=-csearch_path%3D{DAGSTER_SCHEMA}"
 
 
 def libpq_url(database_url: str) -> str:

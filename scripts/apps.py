@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from orchestration.instance import dagster_env  # noqa: E402
 from qbank.settings import Settings, get_settings  # noqa: E402
 from serving_api.server import uvicorn_command  # noqa: E402
 
@@ -48,11 +49,6 @@ def api_port() -> int:
 
 def dagster_port() -> int:
     return settings().dagster_port
-
-
-def dagster_home() -> str:
-    # The one home of `dagster dev` and headless runs.
-    return str(settings().dagster_home)
 
 
 APPS = {
@@ -85,7 +81,8 @@ def prometheus_dir() -> str:
 
 
 ENV = {
-    "dagster": lambda: {"DAGSTER_HOME": dagster_home()},
+    # DAGSTER_HOME and the instance's PostgreSQL URL (orchestration.instance), as headless runs.
+    "dagster": lambda: dagster_env(settings()),
     "api": lambda: {"PROMETHEUS_MULTIPROC_DIR": prometheus_dir()},
 }
 DEFAULT_UP = ("relay", "api")

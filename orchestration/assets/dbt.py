@@ -3,6 +3,7 @@ tables upstream. `dbt build` runs the snapshots too, in the DAG's order: users_s
 fact_responses, which reads the cohort each answer was given in from it."""
 
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 import dagster as dg
@@ -20,8 +21,32 @@ CONTENT_TABLES = (
 )
 
 
+# Dagster group of each dbt folder (the leading parts of a node's path in the project). A
+# node in a folder not listed here is an error at load time, not a silent "staging": a new
+# layer gets its group on purpose.
+DBT_GROUPS = {
+    ("models", "staging"): "staging",
+    ("models", "marts"): "marts",
+    ("snapshots",): "snapshots",
+}
+
+
+def dbt_group(dbt_resource_props: Mapping[str, Any]) -> str:
+    """The group of a dbt node, from the folder it lives in (`DBT_GROUPS`)."""
+    path = PurePosixPath(dbt_resource_props["original_file_path"])
+    for prefix, group in DBT_GROUPS.items():
+        if path.parts[: len(prefix)] == prefix:
+            return group
+    raise ValueError(
+        f"dbt {dbt_resource_props['resource_type']} {dbt_resource_props['unique_id']} lives in "
+        f"{path.parent}, a folder with no Dagster group: add it to DBT_GROUPS in "
+        "orchestration/assets/dbt.py"
+    )
+
+
 class QBankDbtTranslator(DagsterDbtTranslator):
-    """raw.events is the `raw_events` asset; the other tables are `qbank/<table>`."""
+    """raw.events is the `raw_events` asset; the other tables are `qbank/<table>`; groups
+    follow the folders (`DBT_GROUPS`)."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
         if dbt_resource_props["resource_type"] == "source":
@@ -32,10 +57,9 @@ class QBankDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        if dbt_resource_props["resource_type"] == "snapshot":
-            return "snapshots"
-        fqn = dbt_resource_props.get("fqn", [])
-        return "marts" if "marts" in fqn else "staging"
+        if dbt_resource_props["resource_type"] == "source":
+            return None  # the sources are assets of their own (raw_events, content tables)
+        return dbt_group(dbt_resource_props)
 
 
 # The content tables the serving API writes: upstream of staging, not materialized here.

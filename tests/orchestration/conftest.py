@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from qbank.settings import Settings
+from tests.support.dagster import postgres_instance
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +30,9 @@ def defs(dbt_manifest: Path, kafka_topic: str) -> dg.Definitions:
 
 
 @pytest.fixture(scope="module")
-def instance(tmp_path_factory) -> Iterator[dg.DagsterInstance]:
-    """One instance per module, so later runs load what earlier runs stored (IO manager)."""
-    with dg.DagsterInstance.local_temp(str(tmp_path_factory.mktemp("dagster"))) as inst:
+def instance(request, settings: Settings, migrated_db: str) -> Iterator[dg.DagsterInstance]:
+    """One instance per module, in PostgreSQL like the product's (a schema of this run's
+    database named for the module): later runs of the module see what earlier runs recorded."""
+    schema = "dagster_" + request.module.__name__.rsplit(".", 1)[-1]
+    with postgres_instance(settings, schema) as inst:
         yield inst

@@ -1,8 +1,10 @@
-"""The whole pipeline in-process on the real stack: Kafka → raw → marts → calibration →
-exposure → published set (→ what the API serves), then rollback and a failed check.
+"""The whole pipeline in-process on the real stack: Kafka → raw → marts, then the exam code's
+partition: calibration → exposure → published set (→ what the API serves), then rollback and a
+failed check.
 
-The tests of this module share one Dagster instance and run in file order: the first run
-publishes a set, rollback adds and swaps sets, and the failed-check test tampers with the live one.
+The tests of this module share one Dagster instance (PostgreSQL) and run in file order: the
+first run publishes a set, rollback adds and swaps sets, and the failed-check test tampers with
+the live one.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import Engine, text
 
 from bench.synthetic import SynthBank, as_messages, create_bank, produce, quiz_events
 from orchestration.assets.dbt import content_tables
+from orchestration.assets.freshness import freshness_checks
 from orchestration.definitions import ASSETS
 from orchestration.publishing import activate_set
 from qbank.models import PARAMETER_SET_CHANNEL
@@ -42,19 +45,23 @@ MALFORMED = [
 class FirstRun:
     bank: SynthBank
     n_events: int
-    result: dg.ExecuteInProcessResult
+    marts: dg.ExecuteInProcessResult  # ingest and dbt, not partitioned
+    result: dg.ExecuteInProcessResult  # the exam code's partition
     notifications: list[dict]
+    key: str
 
 
-def _materialize(defs, instance, selection=None, *, raise_on_error=True):
+def _materialize(defs, instance, selection=None, *, raise_on_error=True, partition_key=None):
     ops = FAST_CONFIG["ops"]
-    run_config = {"ops": {k: v for k, v in ops.items() if selection is None or k in selection}}
+    names = PSYCHOMETRICS if selection is None else selection
+    run_config = {"ops": {k: v for k, v in ops.items() if k in names}}
     return dg.materialize(
         [*content_tables, *ASSETS],
         resources=defs.resources,
         instance=instance,
         run_config=run_config,
-        selection=selection,
+        selection=PSYCHOMETRICS if selection is None else selection,
+        partition_key=partition_key or instance.get_dynamic_partitions("exam_codes")[0],
         raise_on_error=raise_on_error,
     )
 
@@ -134,17 +141,31 @@ def first_run(defs, instance, engine: Engine, psettings: Settings) -> FirstRun:
     messages[2000:2000] = MALFORMED
     produce(settings.kafka_bootstrap, settings.kafka_topic_events, messages)
     listener = _listen(settings)
-    result = _materialize(defs, instance)
+    marts = dg.materialize(
+        [*content_tables, *ASSETS, *freshness_checks],
+        resources=defs.resources,
+        instance=instance,
+        selection=(
+            dg.AssetSelection.all() - dg.AssetSelection.groups("psychometrics")
+        ).materializable(),
+    )
+    with engine.connect() as c:
+        slug = c.execute(
+            text("SELECT slug FROM tenants WHERE id = :t"), {"t": bank.tenant_id}
+        ).scalar_one()
+    key = f"{slug}/{bank.exam_code}"
+    instance.add_dynamic_partitions("exam_codes", [key])
+    result = _materialize(defs, instance, partition_key=key)
     notes = _notifications(listener)
     listener.close()
-    return FirstRun(bank, len(events), result, notes)
+    return FirstRun(bank, len(events), marts, result, notes, key)
 
 
 def test_events_flow_once_through_marts_into_a_published_set(
     first_run: FirstRun, engine: Engine, psettings: Settings
 ) -> None:
-    bank, result = first_run.bank, first_run.result
-    assert result.success
+    bank, marts, result = first_run.bank, first_run.marts, first_run.result
+    assert marts.success and result.success
 
     # Kafka → raw: each event once (the duplicate did not land twice), malformed dead-lettered.
     with engine.connect() as c:
@@ -158,17 +179,18 @@ def test_events_flow_once_through_marts_into_a_published_set(
         ).scalar_one()
     assert tuple(raw) == (first_run.n_events, first_run.n_events)
     assert dead == len(MALFORMED)
-    meta = result.asset_materializations_for_node("raw_events")[0].metadata
+    meta = marts.asset_materializations_for_node("raw_events")[0].metadata
     assert meta["loaded"].value == first_run.n_events
     assert (meta["duplicates"].value, meta["dead_lettered"].value) == (1, len(MALFORMED))
     assert meta["consumer_lag"].value == 0
-    dead_check = _check(result, "raw_events", "no_new_dead_letters")
+    dead_check = _check(marts, "raw_events", "no_new_dead_letters")
+    assert _check(marts, "raw_events", "events_arriving").passed  # they just landed
     assert not dead_check.passed and dead_check.severity == dg.AssetCheckSeverity.WARN
 
     # dbt: every mart built and every dbt test passed (as asset checks).
     dbt_checks = [
         e.asset_check_evaluation_data
-        for e in result.all_events
+        for e in marts.all_events
         if e.event_type_value == "ASSET_CHECK_EVALUATION"
         and e.asset_check_evaluation_data.asset_key.path[0] in ("marts", "staging")
     ]
@@ -210,15 +232,19 @@ def test_events_flow_once_through_marts_into_a_published_set(
     )
 
     # A psychometrician's metadata: parameter table, ICCs, test information, exposure, report.
-    cal_meta = result.asset_materializations_for_node("item_calibration")[0].metadata
-    key = f"{bank.tenant_id}/{bank.exam_code}"
-    assert f"ICC {key}" in cal_meta and "data:image/png;base64," in cal_meta[f"ICC {key}"].value
-    assert "test information" in cal_meta and f"parameters {key}" in cal_meta
+    # (each for this exam code alone: its partition)
+    cal = result.asset_materializations_for_node("item_calibration")[0]
+    assert cal.partition == first_run.key
+    cal_meta = cal.metadata
+    assert "ICC" in cal_meta and "data:image/png;base64," in cal_meta["ICC"].value
+    assert "test information" in cal_meta and "parameters" in cal_meta
+    assert cal_meta["stored_in"].value == "postgres dagster_io.asset_values"  # not a pickle file
     exp_meta = result.asset_materializations_for_node("exposure_control")[0].metadata
     assert "exposure histogram" in exp_meta
     report = result.asset_materializations_for_node("cat_simulation_report")[0].metadata
-    ours = [r for r in report["report"].value if r["exam"] == key]
-    assert ours and ours[0]["rmse"] < 0.6 and ours[0]["max_exposure"] <= 1.0
+    ours = report["report"].value
+    assert report["set_id"].value == set_id
+    assert ours["rmse"] < 0.6 and ours["max_exposure"] <= 1.0
 
 
 def test_republishing_an_earlier_set_rolls_back(
@@ -321,15 +347,8 @@ def _latest_set(engine: Engine, bank: SynthBank) -> tuple:
         )
 
 
-def _refused(result: dg.ExecuteInProcessResult) -> bool:
-    """Publishing refused a set: a failed check (other exam codes went live) or, when every
-    candidate was refused, a failed step."""
-    if not result.success:
-        return any(
-            e.event_type_value == "STEP_FAILURE" and e.step_key == "published_item_parameters"
-            for e in result.all_events
-        )
-    return not _check(result, "published_item_parameters", "every_candidate_published").passed
+def _steps(result: dg.ExecuteInProcessResult, event_type: str) -> set[str]:
+    return {e.step_key for e in result.all_events if e.event_type_value == event_type}
 
 
 def test_a_shifted_live_scale_is_linked_not_drift(
@@ -351,8 +370,7 @@ def test_a_shifted_live_scale_is_linked_not_drift(
     run = _materialize(defs, instance, PSYCHOMETRICS)
     link = _check(run, "item_calibration", "linking")
     assert link.passed and _check(run, "item_calibration", "anchor_drift").passed
-    key = f"{bank.tenant_id}/{bank.exam_code}"
-    details = link.metadata["results"].value[key]
+    details = link.metadata["details"].value
     assert details["method"] == "stocking_lord" and details["dropped"] == 0
     assert abs(details["B"] - 0.8) < 0.1 and abs(details["A"] - 1.0) < 0.1
     new = _active_set(engine, bank)
@@ -371,8 +389,9 @@ def test_a_failed_check_leaves_the_previous_set_live(
 ) -> None:
     """Half the anchors' live b off by 2.5 (beyond max(0.3, 3·SE): the free re-estimation from
     ~520 responses per item has SE(b) of 0.3-0.5 here): too many drift to tell drift from a broken scale,
-    the linking check fails and publishing refuses the set (stored as rejected); the previous
-    set stays live. Other exam codes are not held back."""
+    the linking check fails and blocks the partition's publishing (other exam codes are other
+    partitions, not held back); the previous set stays live. Publishing the stored calibration
+    alone refuses it by the check outcomes stored with it (stored as rejected)."""
     bank = first_run.bank
     live = _active_set(engine, bank)
     with engine.begin() as c:  # well measured live items, half of them far from the data
@@ -390,17 +409,17 @@ def test_a_failed_check_leaves_the_previous_set_live(
     assert "UNSAFE" in link.description and "anchors drifted" in link.description
     warn = _check(run, "item_calibration", "anchor_drift")
     assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
-    assert _refused(run)
+    assert not run.success  # the blocking check failed the run: red in the run list
+    assert "published_item_parameters" not in _steps(run, "STEP_START")  # blocked
     assert _active_set(engine, bank) == live
-    first_rejected = _latest_set(engine, bank)
-    assert first_rejected[1:] == ("rejected", False, "false")
+    before = _latest_set(engine, bank)
 
-    # Publishing on its own (from the stored calibration) refuses the set by itself, again.
+    # Publishing on its own (from the stored calibration) refuses the set by itself.
     alone = _materialize(defs, instance, ["published_item_parameters"], raise_on_error=False)
-    assert _refused(alone)
+    assert "published_item_parameters" in _steps(alone, "STEP_FAILURE")
     assert _active_set(engine, bank) == live
-    again = _latest_set(engine, bank)
-    assert again[0] > first_rejected[0] and again[1:] == ("rejected", False, "false")
+    rejected = _latest_set(engine, bank)
+    assert rejected[0] > before[0] and rejected[1:] == ("rejected", False, "false")
 
     # And a rejected set cannot be re-published.
     job = defs.resolve_job_def("republish_parameter_set_job")

@@ -3,10 +3,11 @@ the previous published parameter sets live — in the database and in what the A
 the next run publishes normally.
 
 Its own database and topic: two tenants' banks go through the whole pipeline once (Kafka → raw
-→ dbt → calibration → exposure → published sets), then:
-1. the EM fails on the second (tenant, exam code) after the first was calibrated (in-process);
+→ dbt, then per exam code: calibration → exposure → published sets), then:
+1. the EM fails on one exam code's partition (in-process): that run fails, the other exam
+   code's run publishes;
 2. a run is SIGKILLed after the new set was switched active, before COMMIT (a real process);
-3. a normal run.
+3. a normal run of each partition.
 (Checks that *fail* — linking, bounds — are proven in tests/orchestration/test_pipeline.py.)
 """
 
@@ -34,6 +35,7 @@ from qbank.settings import PROJECT_ROOT, Settings
 from tests.orchestration.conftest import dbt_manifest  # noqa: F401  (the fixture)
 from tests.reliability.dagster_crash import FAST, PSYCHOMETRICS
 from tests.support.banks import migrated_database
+from tests.support.dagster import postgres_instance
 from tests.support.databases import TEST_DB, drop_database
 
 FAST_OPS = {
@@ -45,25 +47,68 @@ DBT_ENV = ("QBANK_DBT_HOST", "QBANK_DBT_PORT", "QBANK_DBT_USER", "QBANK_DBT_PASS
 
 
 @dataclass
+class Runs:
+    """The runs of one step of the test: the marts' (if any) and one per exam code."""
+
+    by_exam: dict[str, dg.ExecuteInProcessResult]
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.by_exam.values())
+
+    def asset_materializations_for_node(self, name: str) -> list:
+        return [m for r in self.by_exam.values() for m in r.asset_materializations_for_node(name)]
+
+
+@dataclass
 class Pipeline:
     settings: Settings
     engine: Engine
     defs: dg.Definitions
     banks: list[SynthBank]
     env: dict[str, str]
+    instance: dg.DagsterInstance
 
-    def materialize(self, selection=None) -> dg.ExecuteInProcessResult:
+    def partition(self, bank: SynthBank) -> str:
+        with self.engine.connect() as c:
+            slug = c.execute(
+                text("SELECT slug FROM tenants WHERE id = :t"), {"t": bank.tenant_id}
+            ).scalar_one()
+        return f"{slug}/{bank.exam_code}"
+
+    def materialize(self, selection=None) -> Runs:
+        """selection None: the marts, then every exam code's partition; else `selection` of
+        every exam code's partition, one run each."""
         from orchestration.assets.dbt import content_tables
         from orchestration.definitions import ASSETS
 
-        ops = {k: v for k, v in FAST_OPS.items() if selection is None or k in selection}
-        return dg.materialize(
-            [*content_tables, *ASSETS],
-            resources=self.defs.resources,
-            selection=selection,
-            run_config={"ops": ops},
-            raise_on_error=False,
-        )
+        assets = [*content_tables, *ASSETS]
+        runs = {}
+        if selection is None:
+            runs["marts"] = dg.materialize(
+                assets,
+                resources=self.defs.resources,
+                instance=self.instance,
+                selection=(
+                    dg.AssetSelection.all() - dg.AssetSelection.groups("psychometrics")
+                ).materializable(),
+                raise_on_error=False,
+            )
+        names = selection or [*PSYCHOMETRICS, "cat_simulation_report"]
+        ops = {k: v for k, v in FAST_OPS.items() if k in names}
+        for bank in self.banks:
+            key = self.partition(bank)
+            self.instance.add_dynamic_partitions("exam_codes", [key])
+            runs[bank.exam_code] = dg.materialize(
+                assets,
+                resources=self.defs.resources,
+                instance=self.instance,
+                selection=names,
+                partition_key=key,
+                run_config={"ops": ops},
+                raise_on_error=False,
+            )
+        return Runs(runs)
 
     def sets(self) -> dict[str, list[tuple[int, str]]]:
         """exam code → [(set id, status)] ordered by id."""
@@ -117,7 +162,8 @@ def pipeline(dbt_manifest, settings: Settings):  # noqa: F811
             "KAFKA_TOPIC_EVENTS": topic,
             "KAFKA_CONSUMER_GROUP": ours.kafka_consumer_group,
         }
-        yield Pipeline(ours, engine, defs, banks, env)
+        with postgres_instance(ours, "dagster") as instance:
+            yield Pipeline(ours, engine, defs, banks, env, instance)
     finally:
         engine.dispose()
         for k, v in saved.items():  # later tests' dbt talks to their own database again
@@ -177,22 +223,26 @@ def test_a_run_failing_mid_calibration_leaves_the_previous_sets_live(pipeline, m
     assert set(live) == {"CAL-0", "CAL-1"}, p.sets()
     before = p.sets()
 
-    # 1. The EM blows up on the second exam code, after the first was calibrated.
+    # 1. The EM blows up on CAL-1's partition; CAL-0 is another run and publishes.
     real = psychometrics.calibrate_pair
     calibrated: list[str] = []
 
-    def em_fails_on_the_second(engine, tenant_id, exam_code, **kw):
-        if calibrated:
+    def em_fails_on_cal_1(engine, tenant_id, exam_code, **kw):
+        if exam_code == "CAL-1":
             raise FloatingPointError("EM diverged: non-finite log-likelihood (injected)")
         calibrated.append(exam_code)
         return real(engine, tenant_id, exam_code, **kw)
 
-    monkeypatch.setattr(psychometrics, "calibrate_pair", em_fails_on_the_second)
+    monkeypatch.setattr(psychometrics, "calibrate_pair", em_fails_on_cal_1)
     failed = p.materialize(PSYCHOMETRICS)
     monkeypatch.undo()
-    assert not failed.success and len(calibrated) == 1
-    assert not failed.asset_materializations_for_node("published_item_parameters")
-    assert p.sets() == before  # nothing written, nothing switched
+    assert not failed.success and calibrated == ["CAL-0"]
+    assert not failed.by_exam["CAL-1"].success and failed.by_exam["CAL-0"].success
+    assert not failed.by_exam["CAL-1"].asset_materializations_for_node("published_item_parameters")
+    after = p.sets()
+    assert after["CAL-1"] == before["CAL-1"]  # nothing written, nothing switched for CAL-1
+    assert p.active()["CAL-0"] > live["CAL-0"]  # the other exam code went live
+    live, before = p.active(), after
 
     # 2. Killed inside the publishing transaction, after switching the active set.
     listener = psycopg.connect(
