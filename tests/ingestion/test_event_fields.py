@@ -216,7 +216,9 @@ RAW_ODDITIES = [
 ]
 
 
-@pytest.mark.parametrize("raw", RAW_ODDITIES)
+# Indexed ids: the documents carry generated ids and times, and pytest-xdist needs every worker
+# to collect the same test names.
+@pytest.mark.parametrize("raw", RAW_ODDITIES, ids=[f"oddity-{i}" for i in range(len(RAW_ODDITIES))])
 def test_raw_json_oddities_are_judged_like_parse_event(raw):
     assert_same(raw)
 
