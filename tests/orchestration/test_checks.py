@@ -137,8 +137,11 @@ def test_drifted_anchors_warn_but_do_not_block() -> None:
 
 def test_too_many_drifted_anchors_make_the_link_unsafe() -> None:
     shift = np.zeros(30)
-    shift[:12] = 1.0  # 40% of the anchors
+    shift[:12] = 1.0  # 40% of the anchors: the 18 stable ones still hold the link
     pair = _pair()
+    pair.linking = _linked(30, shift)
+    assert linking(pair).passed
+    shift[:14] = 1.0  # 47%: too close to half to tell which half moved
     pair.linking = _linked(30, shift)
     outcome = linking(pair)
     assert not outcome.passed and outcome.blocking and "UNSAFE" in outcome.description
