@@ -12,17 +12,9 @@ scripts/install.sh
 echo "[test] lint: ruff, mypy (strict on irt_models and qbank), sqlfluff (dbt_qbank)"
 make --no-print-directory lint
 
-# Two workers (pytest-xdist), a test file each at a time: every worker is its own process, so it
-# gets its own database, Kafka topic, Redis namespace and DAGSTER_HOME (tests/support/databases.py
-# RUN_ID). The stack phase spends much of its time waiting on the API, Kafka, dbt and Dagster
-# subprocesses, which a second worker fills. QBANK_TEST_WORKERS=0 runs in one process.
-WORKERS=${QBANK_TEST_WORKERS:-2}
-XDIST=()
-if [ "$WORKERS" != "0" ]; then XDIST=(-n "$WORKERS" --dist loadfile); fi
-
 if [ $# -eq 0 ]; then
   echo "[test] pytest -m 'not stack' (no service needed)"
-  .venv/bin/pytest -m "not stack" "${XDIST[@]}"
+  .venv/bin/pytest -m "not stack"
 fi
 
 started=$(mktemp)
@@ -31,8 +23,8 @@ trap cleanup EXIT
 .venv/bin/python scripts/stack.py up --record "$started"
 
 if [ $# -eq 0 ]; then
-  echo "[test] pytest -m stack (${WORKERS} workers)"
-  .venv/bin/pytest -m stack "${XDIST[@]}" --durations=15
+  echo "[test] pytest -m stack"
+  .venv/bin/pytest -m stack --durations=15
 else
   .venv/bin/pytest "$@"
 fi
