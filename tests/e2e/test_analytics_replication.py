@@ -31,6 +31,7 @@ from tests.support import bank
 from tests.support.api_server import Server, start_server, stop_server
 from tests.support.clusters import Cluster, start_cluster
 from tests.support.dbt import DbtDatabase
+from tests.support.kafka import own_topic
 from tests.support.people import login, make_tenant, make_user
 
 pytestmark = pytest.mark.stack
@@ -66,6 +67,11 @@ class TwoClusters:
 
 @pytest.fixture(scope="module")
 def two(settings: Settings, kafka_topic: str) -> Iterator[TwoClusters]:
+    with own_topic("replication") as (topic, group):
+        yield from _two(settings, topic, group)
+
+
+def _two(settings: Settings, topic: str, group: str) -> Iterator[TwoClusters]:
     serving, analytics_cluster = start_cluster(), None
     try:
         analytics_cluster = start_cluster()
@@ -75,6 +81,8 @@ def two(settings: Settings, kafka_topic: str) -> Iterator[TwoClusters]:
             update={
                 "database_url": serving.url("qbank"),
                 "analytics_database_url": analytics_cluster.url("qbank_analytics"),
+                "kafka_topic_events": topic,
+                "kafka_consumer_group": group,
             }
         )
         migrations.upgrade(s.database_url)

@@ -23,12 +23,18 @@ from qbank.analytics import wait_until_caught_up
 from qbank.settings import PROJECT_ROOT, get_settings
 from tests.support.api_server import ARTIFACTS, start_server, stop_server
 from tests.support.clusters import start_cluster
+from tests.support.kafka import own_topic
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture
 def two_cluster_env(kafka_topic: str, monkeypatch) -> Iterator[dict[str, str]]:
+    with own_topic("two-clusters"):
+        yield from _two_cluster_env(monkeypatch)
+
+
+def _two_cluster_env(monkeypatch) -> Iterator[dict[str, str]]:
     serving, analytics = start_cluster(), None
     try:
         analytics = start_cluster()
