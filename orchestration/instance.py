@@ -30,9 +30,10 @@ def dagster_env(settings: Settings | None = None) -> dict[str, str]:
 
 
 def ensure_instance_schema(settings: Settings | None = None) -> None:
-    """Create the instance's schema (dagster-postgres creates its tables, not the schema)."""
+    """Create the instance's schema (dagster-postgres creates its tables, not the schema), in
+    the database `Settings.dagster_storage_url` names: the analytics one when it is separate."""
     settings = settings or get_settings()
-    engine = create_engine(settings.sync_database_url, pool_size=1)
+    engine = create_engine(settings.analytics_url, pool_size=1)
     try:
         with engine.begin() as c:
             # Two processes preparing at once: CREATE SCHEMA IF NOT EXISTS still races on the

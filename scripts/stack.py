@@ -435,6 +435,15 @@ logger.apache.level = WARN
 """
 
 
+def kraft_cluster_id() -> str:
+    """A random cluster id as `kafka-storage random-uuid` makes it: base64url of a UUID, drawn
+    again when it starts with '-', which StorageTool's parser reads as an option (1 in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class Kafka:
     name = "kafka"
 
@@ -511,7 +520,7 @@ class Kafka:
         self.fetch_jars()
         props = self.configure()
         if not (self.home / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = kraft_cluster_id()
             log(f"formatting KRaft storage (cluster {cluster_id})")
             run(
                 self._java(

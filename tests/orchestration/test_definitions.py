@@ -203,3 +203,23 @@ def test_resource_config_shown_in_the_ui_carries_no_database_password(
     assert settings.database_url not in str(shown) and settings.libpq_url not in str(shown)
     # The engine still reaches the configured database, through the settings.
     assert resource.settings().database_url == settings.database_url
+
+
+def test_instance_schema_is_made_where_the_instance_lives(settings: Settings) -> None:
+    """With a separate analytics database the instance lives there (dagster_storage_url), so
+    its schema is created there too, not on the serving database: dagster-postgres then makes
+    its tables in it (on a database without the schema: "no schema has been selected")."""
+    from orchestration.instance import ensure_instance_schema
+    from tests.support.databases import RUN_ID, create_database, drop_database
+
+    name = f"qbank_instance_{RUN_ID}"
+    local = settings.model_copy(update={"analytics_database_url": create_database(name)})
+    try:
+        assert f"/{name}?" in local.dagster_storage_url
+        ensure_instance_schema(local)
+        overrides = {"storage": {"postgres": {"postgres_url": local.dagster_storage_url}}}
+        with dg.instance_for_test(overrides=overrides) as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert instance.get_runs() == []
+    finally:
+        drop_database(name)
