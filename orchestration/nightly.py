@@ -155,6 +155,36 @@ def _run_partition(
     return PartitionOutcome(**{**outcome.__dict__, "seconds": time.monotonic() - started})
 
 
+# What the definitions are built from in this process's environment when its first run here
+# started the multiprocess executor's forkserver. The forkserver keeps that environment, and
+# every step it forks resolves its resources' EnvVars (the database URLs) from it; a later run
+# from this process with other settings (a test on another database) would have its steps
+# write to the first one's database.
+_forkserver_env: dict[str, str] | None = None
+_ENV_PREFIXES = ("QBANK_", "DAGSTER_", "DBT_")
+
+
+def definitions_env() -> dict[str, str]:
+    """The variables the definitions read: every settings field's name or alias, and the
+    QBANK_* / DAGSTER_* / DBT_* ones the resources, dbt and the instance read."""
+    names = {(f.alias or name).upper() for name, f in Settings.model_fields.items()}
+    return {
+        k: v for k, v in os.environ.items() if k.upper() in names or k.startswith(_ENV_PREFIXES)
+    }
+
+
+def _steps_can_fork_from_here(env: dict[str, str]) -> bool:
+    """Whether a run in this process would give its steps the caller's environment: `env` is
+    this process's, and its forkserver (if a run here started it) was started with the same."""
+    global _forkserver_env
+    if any(os.environ.get(k) != v for k, v in env.items()):
+        return False
+    current = definitions_env()
+    if _forkserver_env is None:
+        _forkserver_env = current
+    return _forkserver_env == current
+
+
 def _partition_run_config(ops: dict | None) -> dict:
     # The executor is the job's own (automation.nightly_executor: multiprocess, forkserver).
     return {"ops": {name: {"config": cfg} for name, cfg in (ops or {}).items()}}
@@ -179,7 +209,7 @@ def run_partitions(
     if unknown:
         raise ValueError(f"not partitions of {exam_partitions.name}: {unknown}")
     run_config = _partition_run_config(ops)
-    if len(partitions) == 1 and all(os.environ.get(k) == v for k, v in (env or {}).items()):
+    if len(partitions) == 1 and _steps_can_fork_from_here(env or {}):
         # One exam code (a demo, a rerun): its run in this process, which has the definitions
         # loaded already; a worker would import them once more (10 s, a minute on a busy box).
         (key,) = partitions
