@@ -205,6 +205,7 @@ def test_resource_config_shown_in_the_ui_carries_no_database_password(
     assert resource.settings().database_url == settings.database_url
 
 
+@pytest.mark.stack  # creates a database of its own
 def test_instance_schema_is_made_where_the_instance_lives(settings: Settings) -> None:
     """With a separate analytics database the instance lives there (dagster_storage_url), so
     its schema is created there too, not on the serving database: dagster-postgres then makes
