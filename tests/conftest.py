@@ -7,6 +7,7 @@ test runs share one stack. The environment is set before anything reads the sett
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -23,6 +24,7 @@ from tests.support.databases import (
     drop_database,
 )
 
+TEST_DAGSTER_HOME = BASE_SETTINGS.dagster_home.parent / f"dagster-test-{RUN_ID}"
 os.environ.update(
     {
         "QBANK_ENV": "test",
@@ -36,7 +38,7 @@ os.environ.update(
         "KAFKA_BOOTSTRAP": BASE_SETTINGS.kafka_bootstrap,
         "KAFKA_TOPIC_EVENTS": f"events.qbank.test_{RUN_ID}",
         "KAFKA_CONSUMER_GROUP": f"qbank-ingestion-test_{RUN_ID}",
-        "DAGSTER_HOME": str(BASE_SETTINGS.dagster_home.parent / f"dagster-test-{RUN_ID}"),
+        "DAGSTER_HOME": str(TEST_DAGSTER_HOME),
     }
 )
 get_settings.cache_clear()
@@ -116,3 +118,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.stack)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """This run's DAGSTER_HOME holds only its dagster.yaml and compute logs (the instance was in
+    the dropped database): removed after a green run, kept to read after a red one."""
+    if exitstatus == 0:
+        shutil.rmtree(TEST_DAGSTER_HOME, ignore_errors=True)
