@@ -33,7 +33,7 @@ fi
 # test run of its own (tests/support/databases.py: its own database, Kafka topic, Redis
 # namespace and DAGSTER_HOME), as two engineers' runs on one stack are. The second half is
 # "everything else", so a new test folder is never left out.
-FIRST=(tests/e2e tests/orchestration tests/bi)
+FIRST=(tests/e2e tests/orchestration tests/bi tests/ingestion)
 second_log=$(mktemp)
 echo "[test] pytest -m stack, two halves side by side: ${FIRST[*]} | the rest (its log follows)"
 .venv/bin/pytest -m stack --durations=10 -p no:cacheprovider tests \

@@ -1,10 +1,13 @@
-"""The reduced main job with the analytics database on a cluster of its own.
+"""The main job, reduced, with the analytics database on a cluster of its own.
 
-`python -m demo.run --small` as tests/e2e/test_demo_small.py runs it, but every process (API,
-relay, the headless Dagster run, the demo itself) gets DATABASE_URL on one throw-away cluster and
+`python -m demo.run --small` closes the whole loop: bank through the authoring API → students
+over HTTP → outbox relay → Kafka → Dagster (ingest, dbt, calibration, exposure control, publish,
+report) → the API serves the calibrated set → round 2. Every process (API, relay, the headless
+Dagster run, the demo itself) gets DATABASE_URL on one throw-away cluster and
 ANALYTICS_DATABASE_URL on another, subscribed by `qbank analytics setup`: ingestion and dbt work
 in the analytics database, the calibration reads its marts, the set is published on the serving
-database, and round 2 is served with it.
+database, and round 2 is served with it. (The same loop on one cluster, through the same API and
+nightly job, is tests/e2e/test_season_small.py's.)
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ def test_small_demo_with_a_separate_analytics_cluster(two_cluster_env: dict[str,
     assert result["fact_responses_rows"] == answers
     assert result["events"] >= 2 * answers
     assert result["calibrated_items"] > 0
+    assert result[f"items_with_{plan.min_respondents}+_responses"] > 0
+    assert result["round2_max_exposure"] > 0
 
     serving = create_engine(two_cluster_env["DATABASE_URL"])
     analytics = create_engine(two_cluster_env["ANALYTICS_DATABASE_URL"])
