@@ -5,7 +5,6 @@ counted that is not scored (pretest slots, an exam still running)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import uuid
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from sqlalchemy import Engine
 from serving_api.services import performance
 from serving_api.services.scored import SCORED_ANSWERS
 from tests.support import bank
+from tests.support.modules import load_file
 from tests.support.people import login, make_user
 from tests.support.quizzes import answer, fresh_exam, next_item, start
 
@@ -167,11 +167,7 @@ def test_counters_equal_the_scored_answers_and_the_migrations_backfill(cohort, e
     counters = _raw(engine, COUNTERS_SQL, params)
     assert counters and counters == _raw(engine, FROM_ANSWERS_SQL, params)
     # The migration's backfill counts by the same rule (it may not import the API).
-    spec = importlib.util.spec_from_file_location(
-        "m0007", ROOT / "sql/migrations/versions/0007_hot_tables.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_file(ROOT / "sql/migrations/versions/0007_hot_tables.py", "m0007")
     select = mod.BACKFILL.split("\n", 2)[2]  # the SELECT below its INSERT INTO ... line
     backfill = _raw(
         engine,
