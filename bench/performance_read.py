@@ -47,6 +47,7 @@ EXAM = "PERF-1"
 PER_STUDENT = 1000
 PER_QUIZ = 100
 TOPICS = 20
+QUESTIONS = 2000
 CHUNK_STUDENTS = 1000  # one INSERT per 1,000 students (1M answers): progress, bounded statements
 
 
@@ -121,7 +122,7 @@ def load(db_url: str, answers: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
                 "INSERT INTO questions (tenant_id, created_by, external_ref) "
                 "SELECT :t, :u, 'P-' || g FROM generate_series(1, :n) g"
             ),
-            {"t": tenant, "u": author, "n": 2000},
+            {"t": tenant, "u": author, "n": QUESTIONS},
         )
         c.execute(
             text(
@@ -132,14 +133,15 @@ def load(db_url: str, answers: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
             ),
             {"t": tenant, "u": author, "topics": topics, "k": TOPICS},
         )
-        qv = c.execute(text("SELECT min(id), min(question_id) FROM question_versions")).one()
+        # A quiz's items are consecutive versions from an offset of its own (so its topics
+        # spread), each with its version's topic.
+        qv = c.execute(text("SELECT min(id) FROM question_versions")).one()
         ids = [r[0] for r in c.execute(text("SELECT id FROM users ORDER BY id"))]
         for lo in range(0, students, CHUNK_STUDENTS):
             hi = min(students, lo + CHUNK_STUDENTS)
             t0 = time.perf_counter()
             params = {"t": tenant, "lo": lo + 1, "hi": hi, "per": PER_STUDENT // PER_QUIZ,
-                      "e": EXAM, "qv": qv[0], "q": qv[1], "topics": topics, "k": TOPICS,
-                      "pq": PER_QUIZ}  # fmt: skip
+                      "e": EXAM, "qv": qv[0], "nq": QUESTIONS, "pq": PER_QUIZ}  # fmt: skip
             # Quiz j of student i: mode and status by j (80% tutor, 15% sealed exams, 5% running).
             c.execute(
                 text(
@@ -161,9 +163,9 @@ def load(db_url: str, answers: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
                     "ON u.id = s.user_id WHERE u.i BETWEEN :lo AND :hi) "
                     "INSERT INTO quiz_items (quiz_id, tenant_id, question_id, question_version_id, "
                     "version, topic_id, position, is_pretest, a, b, c, calibrated) "
-                    "SELECT s.id, :t, :q + p - 1, :qv + p - 1, 1, (:topics)[1 + (p + "
-                    "abs(hashtext(s.id::text))) % :k], p, p % 20 = 0, 1, 0, 0.2, true "
-                    "FROM s, generate_series(1, :pq) p"
+                    "SELECT s.id, :t, v.question_id, v.id, 1, v.topic_id, p, p % 20 = 0, 1, 0, "
+                    "0.2, true FROM s CROSS JOIN generate_series(1, :pq) p JOIN question_versions v "
+                    "ON v.id = :qv + (p - 1 + abs(hashtext(s.id::text))) % :nq"
                 ),
                 params,
             )

@@ -82,6 +82,8 @@ class QuestionVersion(Base):
     __table_args__ = (
         UniqueConstraint("question_id", "version"),
         UniqueConstraint("id", "question_id"),
+        # Referenced by the quiz items served from the version (migration 0008).
+        UniqueConstraint("id", "question_id", "topic_id"),
         CheckConstraint(
             "state IN ('draft','review','approved','published','retired')", name="state_known"
         ),

@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -39,6 +40,10 @@ class QuizSession(Base):
         CheckConstraint("num_questions BETWEEN 1 AND 120", name="num_questions_range"),
         CheckConstraint("num_pretest >= 0 AND num_pretest <= num_questions", name="pretest_range"),
         Index("ix_quiz_sessions_user_started", "user_id", "started_at"),
+        # What the quiz's items and answers reference (migration 0008): checking them locks
+        # the quiz's own row, not the tenant's and the student's.
+        UniqueConstraint("id", "tenant_id"),
+        UniqueConstraint("id", "tenant_id", "user_id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -85,15 +90,29 @@ class QuizItem(Base):
         UniqueConstraint("quiz_id", "question_id"),
         CheckConstraint("position >= 1", name="position_positive"),
         Index("ix_quiz_items_question_version", "question_version_id"),
+        # Checked against the rows the item was made from (migration 0008 says why): its quiz,
+        # of the same tenant, and its version, of the same question and topic.
+        ForeignKeyConstraint(
+            ["quiz_id", "tenant_id"],
+            ["quiz_sessions.id", "quiz_sessions.tenant_id"],
+            name="fk_quiz_items_quiz_of_tenant",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["question_version_id", "question_id", "topic_id"],
+            ["question_versions.id", "question_versions.question_id", "question_versions.topic_id"],
+            name="fk_quiz_items_version_of_question_topic",
+        ),
+        UniqueConstraint("id", "quiz_id", "question_id", "question_version_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    quiz_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("quiz_sessions.id", ondelete="CASCADE"))
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
-    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
-    question_version_id: Mapped[int] = mapped_column(ForeignKey("question_versions.id"))
+    quiz_id: Mapped[uuid.UUID] = mapped_column()
+    tenant_id: Mapped[uuid.UUID] = mapped_column()
+    question_id: Mapped[int] = mapped_column()
+    question_version_id: Mapped[int] = mapped_column()
     version: Mapped[int] = mapped_column(Integer)
-    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id"))
+    topic_id: Mapped[int] = mapped_column()
     position: Mapped[int] = mapped_column(Integer)
     is_pretest: Mapped[bool] = mapped_column(server_default=text("false"))
     marked: Mapped[bool] = mapped_column(server_default=text("false"))
@@ -115,19 +134,34 @@ class UserResponse(Base):
         CheckConstraint("selected_label ~ '^[A-J]$'", name="label_letter"),
         CheckConstraint("revision >= 1", name="revision_positive"),
         Index("ix_user_responses_user_question", "user_id", "question_id"),
+        # An answer is of its quiz's student, and answers the item served in that quiz, of that
+        # question and version (migration 0008 says why these, not a key per parent).
+        ForeignKeyConstraint(
+            ["quiz_id", "tenant_id", "user_id"],
+            ["quiz_sessions.id", "quiz_sessions.tenant_id", "quiz_sessions.user_id"],
+            name="fk_user_responses_quiz_of_student",
+            ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["quiz_item_id", "quiz_id", "question_id", "question_version_id"],
+            [
+                "quiz_items.id",
+                "quiz_items.quiz_id",
+                "quiz_items.question_id",
+                "quiz_items.question_version_id",
+            ],
+            name="fk_user_responses_served_item",
+            ondelete="CASCADE",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    quiz_item_id: Mapped[int] = mapped_column(
-        ForeignKey("quiz_items.id", ondelete="CASCADE"), unique=True
-    )
-    quiz_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("quiz_sessions.id", ondelete="CASCADE"), index=True
-    )
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
-    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"))
-    question_version_id: Mapped[int] = mapped_column(ForeignKey("question_versions.id"))
+    quiz_item_id: Mapped[int] = mapped_column(unique=True)
+    quiz_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column()
+    user_id: Mapped[uuid.UUID] = mapped_column()
+    question_id: Mapped[int] = mapped_column()
+    question_version_id: Mapped[int] = mapped_column()
     selected_label: Mapped[str] = mapped_column(String(1))
     is_correct: Mapped[bool] = mapped_column()
     time_taken_ms: Mapped[int] = mapped_column(Integer)

@@ -378,6 +378,62 @@ def test_one_item_per_position(conn, seed):
     )
 
 
+QUIZ_ITEM = (
+    "INSERT INTO quiz_items (quiz_id, tenant_id, question_id, question_version_id, "
+    "version, topic_id, position, a, b, c) VALUES (:z, :t, :q, :v, 1, :tp, :p, 1, 0, 0.25)"
+)
+
+
+def other_tenant_user(conn) -> tuple:
+    tenant = one(
+        conn,
+        "INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), :s, 'T2') RETURNING id",
+        s=f"t-{uuid.uuid4().hex[:8]}",
+    )
+    user = one(
+        conn,
+        "INSERT INTO users (id, tenant_id, email, display_name, password_hash, roles) "
+        "VALUES (gen_random_uuid(), :t, :e, 'U2', 'x', ARRAY['student']) RETURNING id",
+        t=tenant,
+        e=f"{uuid.uuid4().hex[:8]}@example.org",
+    )
+    return tenant, user
+
+
+def unserved_question(conn, seed: Seed) -> tuple[int, int]:
+    """(question, version) of the seed's tenant and topic, not yet served in its quiz."""
+    question = one(
+        conn,
+        "INSERT INTO questions (tenant_id, created_by) VALUES (:t, :u) RETURNING id",
+        t=seed.tenant,
+        u=seed.user,
+    )
+    return question, add_version(conn, question, seed.tenant, seed.user, seed.topic, 1)
+
+
+def test_quiz_item_is_of_its_quizs_tenant(conn, seed):
+    """Another tenant that exists is not enough: the item's tenant is its quiz's."""
+    tenant, _user = other_tenant_user(conn)
+    question, version = unserved_question(conn, seed)
+    item = dict(z=seed.quiz, q=question, v=version, tp=seed.topic, p=2)
+    refused(conn, QUIZ_ITEM, "fk_quiz_items_quiz_of_tenant", t=tenant, **item)
+    q(conn, QUIZ_ITEM, t=seed.tenant, **item)
+
+
+def test_quiz_item_is_its_versions_question_and_topic(conn, seed):
+    other_topic = one(
+        conn,
+        "INSERT INTO topics (tenant_id, name, path) VALUES (:t, 'Renal', 't2') RETURNING id",
+        t=seed.tenant,
+    )
+    question, version = unserved_question(conn, seed)
+    item = dict(z=seed.quiz, t=seed.tenant, p=2)
+    fk = "fk_quiz_items_version_of_question_topic"
+    refused(conn, QUIZ_ITEM, fk, q=question, v=version, tp=other_topic, **item)
+    refused(conn, QUIZ_ITEM, fk, q=question, v=seed.version, tp=seed.topic, **item)
+    q(conn, QUIZ_ITEM, q=question, v=version, tp=seed.topic, **item)
+
+
 RESPONSE = (
     "INSERT INTO user_responses (quiz_item_id, quiz_id, tenant_id, user_id, question_id, "
     "question_version_id, selected_label, is_correct, time_taken_ms) "
@@ -397,6 +453,34 @@ def test_one_answer_per_served_item(conn, seed):
     )
     q(conn, RESPONSE, **args)
     refused(conn, RESPONSE, "uq_user_responses_quiz_item_id", **args)
+
+
+def test_answer_is_of_its_quizs_student(conn, seed):
+    tenant, user = other_tenant_user(conn)
+    answer = dict(i=seed.item, z=seed.quiz, q=seed.question, v=seed.version, ms=900)
+    fk = "fk_user_responses_quiz_of_student"
+    refused(conn, RESPONSE, fk, t=seed.tenant, u=user, **answer)
+    refused(conn, RESPONSE, fk, t=tenant, u=seed.user, **answer)
+
+
+def test_answer_is_to_the_item_served(conn, seed):
+    """The answer's question and version are the served item's, in the served item's quiz."""
+    other, v_other = unserved_question(conn, seed)
+    v2 = add_version(conn, seed.question, seed.tenant, seed.user, seed.topic, 2)
+    quiz2 = one(
+        conn,
+        "INSERT INTO quiz_sessions (id, tenant_id, user_id, mode, adaptive, exam_code, "
+        "num_questions) VALUES (gen_random_uuid(), :t, :u, 'tutor', true, 'STEP1', 10) "
+        "RETURNING id",
+        t=seed.tenant,
+        u=seed.user,
+    )
+    answer = dict(i=seed.item, t=seed.tenant, u=seed.user, ms=900)
+    fk = "fk_user_responses_served_item"
+    refused(conn, RESPONSE, fk, z=seed.quiz, q=seed.question, v=v2, **answer)
+    refused(conn, RESPONSE, fk, z=seed.quiz, q=other, v=v_other, **answer)
+    refused(conn, RESPONSE, fk, z=quiz2, q=seed.question, v=seed.version, **answer)
+    q(conn, RESPONSE, z=seed.quiz, q=seed.question, v=seed.version, **answer)
 
 
 def test_time_taken_not_negative(conn, seed):
