@@ -7,14 +7,12 @@ publishes the rows to Kafka later, so Kafka being down never touches a student r
 
 from __future__ import annotations
 
-from psycopg.types.json import Jsonb
-
-from ingestion.events import EventEnvelope, to_dict
+from ingestion.events import EventEnvelope
 
 # Appended to a CTE whose row set `src` decides whether the event is written.
 OUTBOX_FROM = """
 INSERT INTO event_outbox (event_id, event_type, tenant_id, partition_key, payload)
-SELECT %(ev_id)s, %(ev_type)s, %(ev_tenant)s, %(ev_key)s, %(ev_payload)s FROM {src}
+SELECT %(ev_id)s, %(ev_type)s, %(ev_tenant)s, %(ev_key)s, %(ev_payload)s::jsonb FROM {src}
 """
 
 
@@ -24,7 +22,9 @@ def event_params(event: EventEnvelope) -> dict:
         "ev_type": event.event_type,
         "ev_tenant": event.tenant_id,
         "ev_key": str(event.quiz_id),
-        "ev_payload": Jsonb(to_dict(event)),
+        # The JSON text pydantic writes (in Rust: a third of the time of a dict through
+        # psycopg's json.dumps on every step); the same document as `to_dict`.
+        "ev_payload": event.model_dump_json(),
     }
 
 

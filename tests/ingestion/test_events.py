@@ -21,6 +21,7 @@ from ingestion.events import (
     serialize_event,
     to_dict,
 )
+from serving_api.services.outbox import event_params
 
 ENVELOPE = dict(tenant_id=uuid.uuid4(), user_id=uuid.uuid4(), quiz_id=uuid.uuid4())
 SAMPLES = [
@@ -179,3 +180,9 @@ def test_quiz_length_bounds_enforced():
 def test_occurred_at_is_utc_now_by_default():
     e = QuestionMarked(**ENVELOPE, question_id=1, position=1, marked=True)
     assert abs((datetime.now(UTC) - e.occurred_at).total_seconds()) < 5
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=lambda e: e.event_type)
+def test_outbox_payload_is_the_event_document(event):
+    """The API writes the outbox payload as pydantic's JSON text: the document `to_dict` gives."""
+    assert orjson.loads(event_params(event)["ev_payload"]) == to_dict(event)
