@@ -57,6 +57,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from qbank import migrations
+from qbank.db_admin import drop_database
 from qbank.passwords import hash_password
 from qbank.settings import Settings, normalise_pg_url
 from serving_api.security import issue_token
@@ -78,7 +79,7 @@ def recreate_database(base: Settings, name: str = DB) -> str:
     url = make_url(normalise_pg_url(base.database_url))
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(c, name)
         c.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     out = url.set(database=name).render_as_string(hide_password=False)

@@ -41,6 +41,7 @@ from ingestion.consumer import EventConsumer
 from ingestion.events import EventEnvelope, to_dict
 from orchestration.dbt_env import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_env
 from qbank import migrations
+from qbank.db_admin import drop_database
 from qbank.settings import Settings, get_settings, libpq_url
 
 COLUMNS = (
@@ -58,7 +59,7 @@ def scratch_database(settings: Settings, name: str):
     base = make_url(settings.sync_database_url)
     admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(c, name)
         c.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
     migrations.upgrade(url)
@@ -66,7 +67,7 @@ def scratch_database(settings: Settings, name: str):
         yield settings.model_copy(update={"database_url": url})
     finally:
         with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            drop_database(c, name)
         admin.dispose()
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.synthetic import as_messages, create_bank, produce, quiz_events
+from qbank.db_admin import drop_database
 from qbank.settings import PROJECT_ROOT, Settings, get_settings, normalise_pg_url
 
 FAST_OPS = {
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         admin.close()
         if not args.keep:
             with _admin(base).connect() as c:
-                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                drop_database(c, name)
             # A fresh client: the broker drops connections idle for 10 minutes.
             admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
             try:

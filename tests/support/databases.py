@@ -13,6 +13,7 @@ import secrets
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
+from qbank.db_admin import drop_database as drop_if_exists
 from qbank.settings import Settings, normalise_pg_url
 
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
@@ -34,11 +35,11 @@ def admin_engine() -> Engine:
 
 def create_database(name: str) -> str:
     with admin_engine().connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_if_exists(c, name)
         c.execute(text(f'CREATE DATABASE "{name}"'))
     return database_url(name)
 
 
 def drop_database(name: str) -> None:
     with admin_engine().connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_if_exists(c, name)
