@@ -134,7 +134,7 @@ SMALL = Plan(
     # 16, not 12: with 12 items a night judged as few as 6 anchors, and catching both leaks
     # left 4, under the 5 a safe link needs (linking_problems): the test failed when the
     # detector worked (a clean-clone run: A 0.79, B +0.81 with the leaks in the fit). With 16,
-    # 8-11 anchors are judged and the link holds (A 0.98-1.07, B +0.46 for a +0.4 shift).
+    # 9-12 anchors are judged and the link holds (A 0.98-1.07, B +0.46 for a +0.4 shift).
     items=16,
     discriminating_bank=True,
     new_per_day=2,

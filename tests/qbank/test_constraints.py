@@ -74,20 +74,28 @@ def add_version(conn, question: int, tenant, user, topic: int, version: int, **o
     return vid
 
 
-@pytest.fixture
-def seed(conn) -> Seed:
+def tenant_and_user(conn, name: str, role: str) -> tuple:
+    """A new tenant named `name` and one user of it with `role`: (tenant id, user id)."""
     tenant = one(
         conn,
-        "INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), :s, 'T') RETURNING id",
+        "INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), :s, :n) RETURNING id",
         s=f"t-{uuid.uuid4().hex[:8]}",
+        n=name,
     )
     user = one(
         conn,
         "INSERT INTO users (id, tenant_id, email, display_name, password_hash, roles) "
-        "VALUES (gen_random_uuid(), :t, :e, 'U', 'x', ARRAY['author']) RETURNING id",
+        "VALUES (gen_random_uuid(), :t, :e, 'U', 'x', ARRAY[CAST(:r AS text)]) RETURNING id",
         t=tenant,
         e=f"{uuid.uuid4().hex[:8]}@example.org",
+        r=role,
     )
+    return tenant, user
+
+
+@pytest.fixture
+def seed(conn) -> Seed:
+    tenant, user = tenant_and_user(conn, "T", "author")
     topic = one(
         conn,
         "INSERT INTO topics (tenant_id, name, path) VALUES (:t, 'Cardio', 't1') RETURNING id",
@@ -346,9 +354,9 @@ def test_quiz_status_must_be_known(conn, seed):
 def test_no_item_twice_in_a_quiz(conn, seed):
     refused(
         conn,
-        "INSERT INTO quiz_items (quiz_id, tenant_id, question_id, question_version_id, "
-        "version, topic_id, position, a, b, c) VALUES (:z, :t, :q, :v, 1, :tp, 2, 1, 0, 0.25)",
+        QUIZ_ITEM,
         "uq_quiz_items_quiz_id_question_id",
+        p=2,
         z=seed.quiz,
         t=seed.tenant,
         q=seed.question,
@@ -358,18 +366,12 @@ def test_no_item_twice_in_a_quiz(conn, seed):
 
 
 def test_one_item_per_position(conn, seed):
-    other = one(
-        conn,
-        "INSERT INTO questions (tenant_id, created_by) VALUES (:t, :u) RETURNING id",
-        t=seed.tenant,
-        u=seed.user,
-    )
-    v2 = add_version(conn, other, seed.tenant, seed.user, seed.topic, 1)
+    other, v2 = unserved_question(conn, seed)
     refused(
         conn,
-        "INSERT INTO quiz_items (quiz_id, tenant_id, question_id, question_version_id, "
-        "version, topic_id, position, a, b, c) VALUES (:z, :t, :q, :v, 1, :tp, 1, 1, 0, 0.25)",
+        QUIZ_ITEM,
         "uq_quiz_items_quiz_id_position",
+        p=1,
         z=seed.quiz,
         t=seed.tenant,
         q=other,
@@ -382,22 +384,6 @@ QUIZ_ITEM = (
     "INSERT INTO quiz_items (quiz_id, tenant_id, question_id, question_version_id, "
     "version, topic_id, position, a, b, c) VALUES (:z, :t, :q, :v, 1, :tp, :p, 1, 0, 0.25)"
 )
-
-
-def other_tenant_user(conn) -> tuple:
-    tenant = one(
-        conn,
-        "INSERT INTO tenants (id, slug, name) VALUES (gen_random_uuid(), :s, 'T2') RETURNING id",
-        s=f"t-{uuid.uuid4().hex[:8]}",
-    )
-    user = one(
-        conn,
-        "INSERT INTO users (id, tenant_id, email, display_name, password_hash, roles) "
-        "VALUES (gen_random_uuid(), :t, :e, 'U2', 'x', ARRAY['student']) RETURNING id",
-        t=tenant,
-        e=f"{uuid.uuid4().hex[:8]}@example.org",
-    )
-    return tenant, user
 
 
 def unserved_question(conn, seed: Seed) -> tuple[int, int]:
@@ -413,7 +399,7 @@ def unserved_question(conn, seed: Seed) -> tuple[int, int]:
 
 def test_quiz_item_is_of_its_quizs_tenant(conn, seed):
     """Another tenant that exists is not enough: the item's tenant is its quiz's."""
-    tenant, _user = other_tenant_user(conn)
+    tenant, _user = tenant_and_user(conn, "T2", "student")
     question, version = unserved_question(conn, seed)
     item = dict(z=seed.quiz, q=question, v=version, tp=seed.topic, p=2)
     refused(conn, QUIZ_ITEM, "fk_quiz_items_quiz_of_tenant", t=tenant, **item)
@@ -456,7 +442,7 @@ def test_one_answer_per_served_item(conn, seed):
 
 
 def test_answer_is_of_its_quizs_student(conn, seed):
-    tenant, user = other_tenant_user(conn)
+    tenant, user = tenant_and_user(conn, "T2", "student")
     answer = dict(i=seed.item, z=seed.quiz, q=seed.question, v=seed.version, ms=900)
     fk = "fk_user_responses_quiz_of_student"
     refused(conn, RESPONSE, fk, t=seed.tenant, u=user, **answer)
