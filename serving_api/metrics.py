@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 from prometheus_client import (
@@ -26,6 +27,20 @@ ITEMS_SERVED = Counter(
     "qbank_items_served_total", "Items served to students.", ["mode", "adaptive", "pretest"]
 )
 ANSWERS = Counter("qbank_answers_total", "Answers recorded.", ["mode", "changed"])
+
+
+# The hot path's labelled counters, bound once per label set: `labels()` takes a lock and
+# formats the label values on every call.
+@functools.cache
+def items_served(mode: str, adaptive: bool, pretest: bool) -> Counter:
+    return ITEMS_SERVED.labels(mode, str(adaptive).lower(), str(pretest).lower())
+
+
+@functools.cache
+def answers(mode: str, changed: bool) -> Counter:
+    return ANSWERS.labels(mode, str(changed).lower())
+
+
 CAP_RELAXATIONS = Counter(
     "qbank_exposure_cap_relaxations_total",
     "Items served over their daily cap: every eligible item was capped, or the item was "

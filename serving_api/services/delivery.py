@@ -486,9 +486,7 @@ class Delivery:
         if row is None:  # the quiz changed meanwhile: this exposure was not used
             await self.exposure.release(st.tenant_id, qid)
             raise StaleState
-        metrics.ITEMS_SERVED.labels(
-            st.mode, str(st.adaptive).lower(), str(is_pretest).lower()
-        ).inc()
+        metrics.items_served(st.mode, st.adaptive, is_pretest).inc()
         item = ServedItem(
             row[0], qid, params["qv"], params["version"], params["topic"], position, is_pretest,
             False, params["a"], params["b"], params["c"], params["calibrated"], None, None, None,
@@ -578,7 +576,7 @@ class Delivery:
         item.selected, item.is_correct, item.revision = selected, correct, revision
         st.theta, st.theta_se, st.state_version = theta, se, row[1]
         st.ability_posterior = posterior
-        metrics.ANSWERS.labels(st.mode, str(changing).lower()).inc()
+        metrics.answers(st.mode, changing).inc()
         out = {"quiz_id": st.id, "position": item.position, "recorded": True, "revision": revision}
         if st.mode == "tutor":
             out.update(

@@ -49,8 +49,17 @@ class Served(enum.IntEnum):
     OVER_CAP = 2  # counted beyond the cap (forced): the cap was relaxed for this serve
 
 
+_SECONDS_PER_DAY = 86400
+_day_label: tuple[int, str] = (-1, "")
+
+
 def today() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d")
+    """The UTC date as YYYYMMDD, formatted once a day (it names every serve's counter key)."""
+    global _day_label
+    day = int(time.time() // _SECONDS_PER_DAY)
+    if day != _day_label[0]:
+        _day_label = (day, datetime.fromtimestamp(day * _SECONDS_PER_DAY, UTC).strftime("%Y%m%d"))
+    return _day_label[1]
 
 
 def counter_key(

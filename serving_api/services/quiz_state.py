@@ -83,6 +83,9 @@ class QuizState:
     notices: list[str]
     items: list[ServedItem]
     ability_posterior: RunningPosterior | None = None
+    # (live pool, items counted, mask of those items in it): kept with the state so that each
+    # `next` adds the items served since instead of mapping them all (services.selection).
+    served_in_pool: tuple | None = None
 
     @property
     def is_linear_exam(self) -> bool:

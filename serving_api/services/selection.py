@@ -47,6 +47,26 @@ def selection_pool(pool: ExamPool, quota_topics: tuple[int, ...]) -> ItemPool:
     )
 
 
+def served_mask(st: QuizState, pool: ExamPool) -> np.ndarray:
+    """The pool's items this quiz has served (read-only). Items are only ever appended to a
+    quiz, so the mask kept with the state for the same pool is extended, not rebuilt."""
+    n = len(st.items)
+    memo = st.served_in_pool
+    if memo is not None and memo[0] is pool and memo[1] <= n:
+        if memo[1] == n:
+            return memo[2]
+        mask = memo[2].copy()
+        get = pool.index.get
+        for item in st.items[memo[1] :]:
+            if (i := get(item.question_id)) is not None:  # None: retired since it was served
+                mask[i] = True
+    else:
+        mask = pool.mask_of(i.question_id for i in st.items)
+    mask.flags.writeable = False
+    st.served_in_pool = (pool, n, mask)
+    return mask
+
+
 def eligible_mask(st: QuizState, pool: ExamPool) -> np.ndarray:
     f = st.filters or {}
     mask = pool.filter_mask(tuple(f.get("topic_ids") or ()), tuple(f.get("difficulty") or ()))
@@ -87,7 +107,7 @@ def choose(
     rng: np.random.Generator | None = None,
 ) -> Choice:
     rng = rng or _RNG
-    served = pool.mask_of(i.question_id for i in st.items)
+    served = served_mask(st, pool)
     unavailable = served | ~eligible_mask(st, pool)
     capped = pool.mask_of(capped_ids) if capped_ids else None
 
