@@ -9,7 +9,8 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 
 mkdir -p .local
-stamp=.local/.pip-$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
+# The stamp lives in the venv: a venv made again (or by hand) is installed into again.
+stamp=.venv/.qbank-pip-$(cat pyproject.toml constraints.txt | sha1sum | cut -c1-12)
 if [ ! -x .venv/bin/python ]; then
   echo "[install] creating .venv"
   "$PY" -m venv .venv
@@ -18,7 +19,7 @@ if [ ! -f "$stamp" ]; then
   echo "[install] pip install -e .[dev] (pinned by constraints.txt)"
   .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
   .venv/bin/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-  rm -f .local/.pip-*
+  rm -f .venv/.qbank-pip-* .local/.pip-*
   touch "$stamp"
 fi
 
