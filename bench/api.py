@@ -56,8 +56,7 @@ import uvloop
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from qbank import migrations
-from qbank.db_admin import drop_database
+from qbank import db_admin, migrations
 from qbank.passwords import hash_password
 from qbank.settings import Settings, normalise_pg_url
 from serving_api.security import issue_token
@@ -79,8 +78,7 @@ def recreate_database(base: Settings, name: str = DB) -> str:
     url = make_url(normalise_pg_url(base.database_url))
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        drop_database(c, name)
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+        db_admin.recreate_database(c, name)
     admin.dispose()
     out = url.set(database=name).render_as_string(hide_password=False)
     migrations.upgrade(out)

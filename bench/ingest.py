@@ -33,7 +33,7 @@ import orjson
 import psycopg
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from bench.synthetic import SynthBank, SynthItem, as_messages, produce, quiz_events
@@ -41,7 +41,7 @@ from ingestion.consumer import EventConsumer
 from ingestion.events import EventEnvelope, to_dict
 from orchestration.dbt_env import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_env
 from qbank import migrations
-from qbank.db_admin import drop_database
+from qbank.db_admin import drop_database, recreate_database
 from qbank.settings import Settings, get_settings, libpq_url
 
 COLUMNS = (
@@ -59,8 +59,7 @@ def scratch_database(settings: Settings, name: str):
     base = make_url(settings.sync_database_url)
     admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        drop_database(c, name)
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+        recreate_database(c, name)
     url = base.set(database=name).render_as_string(hide_password=False)
     migrations.upgrade(url)
     try:

@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.synthetic import as_messages, create_bank, produce, quiz_events
-from qbank.db_admin import drop_database
+from qbank.db_admin import drop_database, recreate_database
 from qbank.settings import PROJECT_ROOT, Settings, get_settings, normalise_pg_url
 
 FAST_OPS = {
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     name = f"qbank_bench_partitions_{os.getpid()}"
     settings = _bench_settings(base, name)
     with _admin(base).connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+        recreate_database(c, name)
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
     admin.create_topics([NewTopic(settings.kafka_topic_events, 3, 1)])
     try:

@@ -1,4 +1,4 @@
-"""Dropping a database that PostgreSQL's own workers may be visiting.
+"""Dropping (and making afresh) a database that PostgreSQL's own workers may be visiting.
 
 `DROP DATABASE ... WITH (FORCE)` ends the other sessions in the database, but only those the
 caller may signal: an autovacuum worker that happens to be vacuuming it makes the statement fail
@@ -27,3 +27,9 @@ def drop_database(conn: Connection, name: str, timeout_s: float = 30.0) -> None:
             if not busy or time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
+
+
+def recreate_database(conn: Connection, name: str) -> None:
+    """`name` dropped if it exists, then created empty; `conn` as for `drop_database`."""
+    drop_database(conn, name)
+    conn.execute(text(f'CREATE DATABASE "{name}"'))

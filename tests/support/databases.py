@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import secrets
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from qbank.db_admin import drop_database as drop_if_exists
+from qbank.db_admin import recreate_database
 from qbank.settings import Settings, normalise_pg_url
 
 RUN_ID = f"{os.getpid()}_{secrets.token_hex(3)}"
@@ -35,8 +36,7 @@ def admin_engine() -> Engine:
 
 def create_database(name: str) -> str:
     with admin_engine().connect() as c:
-        drop_if_exists(c, name)
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+        recreate_database(c, name)
     return database_url(name)
 
 
