@@ -83,8 +83,8 @@ class QuizState:
     notices: list[str]
     items: list[ServedItem]
     ability_posterior: RunningPosterior | None = None
-    # (live pool, items counted, mask of those items in it): kept with the state so that each
-    # `next` adds the items served since instead of mapping them all (services.selection).
+    # (weak reference to the live pool, items counted, mask of those items in it): kept with
+    # the state so that each `next` adds the items served since (services.selection.served_mask).
     served_in_pool: tuple | None = None
 
     @property

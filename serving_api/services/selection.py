@@ -16,6 +16,7 @@ redraw among rejected candidates and set-asides, maximum information or random o
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,7 +53,7 @@ def served_mask(st: QuizState, pool: ExamPool) -> np.ndarray:
     quiz, so the mask kept with the state for the same pool is extended, not rebuilt."""
     n = len(st.items)
     memo = st.served_in_pool
-    if memo is not None and memo[0] is pool and memo[1] <= n:
+    if memo is not None and memo[0]() is pool and memo[1] <= n:
         if memo[1] == n:
             return memo[2]
         mask = memo[2].copy()
@@ -63,7 +64,9 @@ def served_mask(st: QuizState, pool: ExamPool) -> np.ndarray:
     else:
         mask = pool.mask_of(i.question_id for i in st.items)
     mask.flags.writeable = False
-    st.served_in_pool = (pool, n, mask)
+    # A weak reference: the pool is reloaded every few minutes, and an idle state in the
+    # process's cache must not keep each old pool (megabytes with its derived arrays) alive.
+    st.served_in_pool = (weakref.ref(pool), n, mask)
     return mask
 
 

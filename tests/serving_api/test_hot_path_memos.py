@@ -3,7 +3,9 @@ with a quiz state, and the day label of the exposure counters. Each must equal w
 
 from __future__ import annotations
 
+import gc
 import uuid
+import weakref
 from datetime import UTC, datetime
 
 import numpy as np
@@ -90,3 +92,17 @@ def test_day_label_is_the_utc_date_and_turns_at_midnight(monkeypatch):
     assert exposure.today() == "20310308"
     monkeypatch.setattr(exposure.time, "time", lambda: midnight)
     assert exposure.today() == "20310309"
+
+
+def test_a_kept_mask_does_not_keep_an_old_pool_alive():
+    """Pools are reloaded every few minutes; states idle in the cache must not hold the old ones."""
+    st = empty_quiz()
+    st.items.append(served(105, 1))
+    old = pool_of(range(100, 110))
+    served_mask(st, old)
+    gone = weakref.ref(old)
+    del old
+    gc.collect()
+    assert gone() is None
+    new = pool_of(range(100, 110))  # may even reuse the old object's address
+    np.testing.assert_array_equal(served_mask(st, new), full_mask(st, new))
