@@ -111,10 +111,14 @@ class ExamPool:
 
         return self.derived(("membership", quota_topics), build)
 
+    def rows_of(self, question_ids) -> list[int]:
+        """The rows of these questions; ids no longer in the pool (retired) are left out."""
+        get = self.index.get
+        return [i for q in question_ids if (i := get(int(q))) is not None]
+
     def mask_of(self, question_ids) -> np.ndarray:
         m = np.zeros(self.size, dtype=bool)
-        get = self.index.get
-        m[[i for q in question_ids if (i := get(int(q))) is not None]] = True
+        m[self.rows_of(question_ids)] = True
         return m
 
     def filter_mask(self, topic_ids: tuple[int, ...], difficulty: tuple[str, ...]) -> np.ndarray:

@@ -57,10 +57,8 @@ def served_mask(st: QuizState, pool: ExamPool) -> np.ndarray:
         if memo[1] == n:
             return memo[2]
         mask = memo[2].copy()
-        get = pool.index.get
-        for item in st.items[memo[1] :]:
-            if (i := get(item.question_id)) is not None:  # None: retired since it was served
-                mask[i] = True
+        for i in pool.rows_of(item.question_id for item in st.items[memo[1] :]):
+            mask[i] = True  # a scalar store per row: cheaper than fancy indexing for one or two
     else:
         mask = pool.mask_of(i.question_id for i in st.items)
     mask.flags.writeable = False
