@@ -401,7 +401,9 @@ def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> Sea
                         retired = bank.retire_items(client, exam, day, plan.retire_per_day)
                         authoring[exam.name] = (len(new), len(edits), len(retired))
                     if day == plan.compromise_day:
-                        qids = bank.compromise(engine, exam, plan.compromised, day)
+                        qids = bank.compromise(
+                            engine, exam, plan.compromised, day, plan.compromise_shift
+                        )
                         say(f"{exam.name}: compromised from today (true b {plan.compromise_shift:+.1f}): {qids}, "
                             f"{exam.compromised_anchors} of them anchors of the live set")  # fmt: skip
                     bank.verify_live(client, exam)

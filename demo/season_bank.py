@@ -26,7 +26,6 @@ from qbank.models import Tenant, User
 from qbank.passwords import hash_password
 
 PASSWORD = "qbank-season-2026"
-COMPROMISE_SHIFT = -1.0
 
 
 @dataclass
@@ -296,10 +295,8 @@ def choose_compromised(engine, exam: ExamCode, n: int) -> tuple[list[int], int]:
     return picked, sum(q in anchors for q in picked)
 
 
-def compromise(
-    engine, exam: ExamCode, n: int, day: int, shift: float = COMPROMISE_SHIFT
-) -> list[int]:
-    """From `day` on `n` items answer with b moved by `shift` (lowered by 1.0)."""
+def compromise(engine, exam: ExamCode, n: int, day: int, shift: float) -> list[int]:
+    """From `day` on `n` items answer with b moved by `shift` (the plan's `compromise_shift`)."""
     qids, exam.compromised_anchors = choose_compromised(engine, exam, n)
     for qid in qids:
         key = (qid, exam.live[qid])
