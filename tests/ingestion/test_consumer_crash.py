@@ -84,7 +84,9 @@ def test_killed_at_random_moments(engine: Engine, stream) -> None:
     s, events = stream
     rng = random.Random(5)
     for fraction in (0.2, 0.5, 0.8):
-        proc = _consumer(s, "ingestion.consumer", "--until-caught-up", "--batch-size", "10")
+        # Paced at 30 ms a batch of 10: the last kill leaves ~40 batches (over a second) in hand,
+        # where unpaced the consumer once loaded everything before this loop saw the target.
+        proc = _consumer(s, "tests.ingestion.crash_consumer", "paced", "0.03", "10")
         target = int(fraction * len(events)) + rng.randrange(10)
         deadline = time.monotonic() + 60
         while _count(engine, s) < target and proc.poll() is None and time.monotonic() < deadline:
