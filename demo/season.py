@@ -273,6 +273,10 @@ def season_api(log_path: Path, workers: int = 2) -> Iterator[str]:
     metrics_dir = log_path.parent / "prometheus"
     metrics_dir.mkdir(parents=True, exist_ok=True)
     env = os.environ | SEASON_API_ENV | {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    if get_settings().qbank_env is None:
+        # A developer's API on loopback, as `make season` runs it: dev unless the caller chose in
+        # the environment or .env (the API refuses to start without a QBANK_ENV).
+        env["QBANK_ENV"] = "dev"
     cmd = uvicorn_command(port, workers, python=str(PROJECT_ROOT / ".venv/bin/python"))
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
