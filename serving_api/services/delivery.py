@@ -183,8 +183,8 @@ def item_view(st: QuizState, item: ServedItem, content: VersionContent) -> dict:
     view = content.student_view()
     view["position"] = item.position
     view["marked"] = item.marked
-    # A linear exam shows the current choice of a revisited item; nothing else leaks the key.
-    view["selected"] = item.selected if st.is_linear_exam else None
+    # The student's own choice, in every mode (the navigator shows it too); never the key.
+    view["selected"] = item.selected
     return view
 
 

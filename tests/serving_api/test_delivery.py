@@ -360,6 +360,13 @@ def test_linear_exam_items_can_be_revisited_adaptive_cannot(client, world, engin
         headers=s.headers,
     )
     assert r.status_code == 409 and "final" in r.json()["detail"]
+    # Looking back at the answered position shows the choice made, as the navigator does, and
+    # nothing of the key while the exam runs.
+    view = client.get(f"/v1/quizzes/{quiz['id']}/items/1", headers=s.headers).json()
+    nav = client.get(f"/v1/quizzes/{quiz['id']}/items", headers=s.headers).json()
+    assert view["item"]["selected"] == nav["items"][0]["selected"] == "A"
+    assert view["item"]["marked"] and nav["items"][0]["correct"] is None
+    assert not {"correct", "correct_label", "rationale_html"} & set(view["item"])
 
 
 def test_new_parameter_set_is_used_without_restart(client, world, engine, api):
