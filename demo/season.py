@@ -74,6 +74,8 @@ class Plan:
     compromised: int
     compromise_day: int
     compromise_shift: float  # added to the true b of a compromised item
+    # Leaks are drawn among the anchors of true b ≥ this first (None: among all anchors).
+    compromise_min_b: float | None
     day1_linear: int
     linear: int
     linear_length: int
@@ -113,6 +115,7 @@ FULL = Plan(
     compromised=10,
     compromise_day=4,
     compromise_shift=-1.0,
+    compromise_min_b=None,
     day1_linear=500,
     linear=140,
     linear_length=50,
@@ -144,6 +147,12 @@ SMALL = Plan(
     compromised=2,
     compromise_day=2,
     compromise_shift=-1.5,
+    # A leak the reduced sample can measure: an anchor of b ≥ 0 made 1.5 easier stays inside
+    # the cohort, where ~300 responses a day measure its b to about ±0.2. An easy, steep anchor
+    # pushed out to b ≈ −2.2 is answered right by nearly everyone: seed 8 leaked one (a 2.05,
+    # b −0.69) and caught only the other; re-linked offline, its free SE(b) was 0.51, so the
+    # 3·SE limit (1.29) exceeded its linked Δb (−0.92).
+    compromise_min_b=0.0,
     day1_linear=600,
     linear=300,
     linear_length=16,  # every linear quiz covers the initial bank
@@ -406,7 +415,12 @@ def run_season(plan: Plan, seed: int, base: str, out: Path | None = None) -> Sea
                         authoring[exam.name] = (len(new), len(edits), len(retired))
                     if day == plan.compromise_day:
                         qids = bank.compromise(
-                            engine, exam, plan.compromised, day, plan.compromise_shift
+                            engine,
+                            exam,
+                            plan.compromised,
+                            day,
+                            plan.compromise_shift,
+                            plan.compromise_min_b,
                         )
                         say(f"{exam.name}: compromised from today (true b {plan.compromise_shift:+.1f}): {qids}, "
                             f"{exam.compromised_anchors} of them anchors of the live set")  # fmt: skip

@@ -261,10 +261,13 @@ def retire_items(client: httpx.Client, exam: ExamCode, day: int, n: int) -> list
     return picked
 
 
-def choose_compromised(engine, exam: ExamCode, n: int) -> tuple[list[int], int]:
+def choose_compromised(
+    engine, exam: ExamCode, n: int, min_b: float | None = None
+) -> tuple[list[int], int]:
     """The items that leak: drawn (by the seed) among the anchors of the live set — items with
     n ≥ 500 and SE(b) ≤ 0.15, the ones every cohort sees — so that their drift is an anchor's
-    drift; when fewer than `n` anchors exist yet, the rest from the initial items the truth makes
+    drift; with `min_b`, among the anchors of true b ≥ min_b first (`Plan.compromise_min_b`).
+    When fewer than `n` anchors exist yet, the rest from the initial items the truth makes
     most precise (highest a, b in [0, 1.6]). Never an edited or retired item. Returns the ids
     and how many of them were anchors."""
     with engine.connect() as c:
@@ -285,7 +288,13 @@ def choose_compromised(engine, exam: ExamCode, n: int) -> tuple[list[int], int]:
     )  # fmt: skip
     rng = np.random.default_rng([exam.seed, 4])
     pool = [q for q in usable if q in anchors]
-    picked = [int(q) for q in rng.choice(pool, size=min(n, len(pool)), replace=False)]
+    first = [q for q in pool if min_b is None or exam.truth[(q, exam.live[q])].b >= min_b]
+    picked = [int(q) for q in rng.choice(first, size=min(n, len(first)), replace=False)]
+    if len(picked) < n and len(first) < len(pool):
+        then = [q for q in pool if q not in first]
+        picked += [
+            int(q) for q in rng.choice(then, size=min(n - len(picked), len(then)), replace=False)
+        ]
     if len(picked) < n:
         rest = [
             q for q in usable if q not in picked and 0 <= exam.truth[(q, exam.live[q])].b <= 1.6
@@ -295,9 +304,12 @@ def choose_compromised(engine, exam: ExamCode, n: int) -> tuple[list[int], int]:
     return picked, sum(q in anchors for q in picked)
 
 
-def compromise(engine, exam: ExamCode, n: int, day: int, shift: float) -> list[int]:
-    """From `day` on `n` items answer with b moved by `shift` (the plan's `compromise_shift`)."""
-    qids, exam.compromised_anchors = choose_compromised(engine, exam, n)
+def compromise(
+    engine, exam: ExamCode, n: int, day: int, shift: float, min_b: float | None
+) -> list[int]:
+    """From `day` on `n` items answer with b moved by `shift` (the plan's `compromise_shift`),
+    drawn as `choose_compromised` says (`min_b`: the plan's `compromise_min_b`)."""
+    qids, exam.compromised_anchors = choose_compromised(engine, exam, n, min_b)
     for qid in qids:
         key = (qid, exam.live[qid])
         t = exam.truth[key]

@@ -1,8 +1,8 @@
 """The season, reduced: three short days of one exam code on this run's stack (demo.season SMALL).
 
 Day 1 calibrates a small bank whole (every linear quiz covers it, so items reach anchor size);
-day 2's cohort is shifted (N(+0.4, 1)) and two anchors leak (true b − 1.5); day 3 goes on. Asserted
-end to end, through the real API, relay, Kafka and the nightly Dagster job:
+day 2's cohort is shifted (N(+0.4, 1)) and two anchors of b ≥ 0 leak (true b − 1.5); day 3
+goes on. Asserted end to end, through the real API, relay, Kafka and the nightly Dagster job:
 
 - the shifted cohort blocks no night's set;
 - a leaked anchor is dropped from the anchor set, with its reason;
